@@ -1,0 +1,5 @@
+"""Makes `python -m lstmcli` work."""
+
+from lstmcli.cli import main
+
+main()

@@ -1,0 +1,120 @@
+"""The one door to TensorFlow/Keras: a quiet import, seeding, and the model lstmcli builds."""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+import tempfile
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from lstmcli.config import Config
+
+# TensorFlow's C++ start-up lines ("oneDNN custom operations are on", "Could not find cuda
+# drivers", "All log messages before absl::InitializeLog() ...") are written straight to file
+# descriptor 2 before absl logging is initialised, so TF_CPP_MIN_LOG_LEVEL alone does not stop
+# them on TensorFlow 2.21. Python cannot intercept them; only redirecting the descriptor can.
+_NOISE = re.compile(
+    r"^(WARNING: All log messages before absl::InitializeLog\(\)|[IWE]\d{4} [\d:.]+\s+\d+ "
+    r"\S+:\d+\]|.*(oneDNN custom operations|cuda drivers|cuInit|TF-TRT|rebuild TensorFlow with))"
+)
+
+_keras: Any = None
+
+
+def keras() -> Any:
+    """Import Keras on the TensorFlow backend once, with TensorFlow's start-up noise filtered."""
+    global _keras
+    if _keras is not None:
+        return _keras
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ["KERAS_BACKEND"] = "tensorflow"
+    with _filtered_stderr():
+        import keras as k
+        import tensorflow as tf  # noqa: F401  (imported here so its noise is filtered)
+    tf.get_logger().setLevel("ERROR")
+    try:
+        from absl import logging as absl_logging
+
+        absl_logging.set_verbosity(absl_logging.ERROR)
+    except ImportError:  # pragma: no cover - absl ships with TensorFlow
+        pass
+    _keras = k
+    return k
+
+
+class _filtered_stderr:
+    """Send fd 2 to a temporary file for the duration, then replay the lines that are not noise."""
+
+    def __enter__(self) -> None:
+        sys.stderr.flush()
+        self._tmp = tempfile.TemporaryFile(mode="w+b")
+        self._saved = os.dup(2)
+        os.dup2(self._tmp.fileno(), 2)
+
+    def __exit__(self, *exc: object) -> None:
+        sys.stderr.flush()
+        os.dup2(self._saved, 2)
+        os.close(self._saved)
+        self._tmp.seek(0)
+        text = self._tmp.read().decode("utf-8", "replace")
+        self._tmp.close()
+        kept = [line for line in text.splitlines() if line.strip() and not _NOISE.match(line)]
+        if kept:
+            sys.stderr.write("\n".join(kept) + "\n")
+
+
+def set_seed(seed: int) -> None:
+    """Seed Python, NumPy and TensorFlow together, and make TensorFlow's ops deterministic."""
+    k = keras()
+    k.utils.set_random_seed(seed)  # seeds `random`, NumPy and TensorFlow
+    import tensorflow as tf
+
+    # Same config + seed on the same machine → bit-identical weights (see README "Determinism").
+    tf.config.experimental.enable_op_determinism()
+
+
+def build_model(cfg: Config) -> Any:
+    """The training model: one-hot input → stacked recurrent layers → Dense softmax per step.
+
+    Only stock Keras layers, so `keras.models.load_model(path)` loads the saved file in safe
+    mode with no custom objects.
+    """
+    k = keras()
+    v = len(cfg.vocab)
+    layer_cls = {"lstm": k.layers.LSTM, "gru": k.layers.GRU, "simple_rnn": k.layers.SimpleRNN}[cfg.model.cell]
+    layers: list[Any] = [k.Input(shape=(None, v), name="one_hot")]
+    for n in range(cfg.model.num_layers):
+        layers.append(layer_cls(cfg.model.units, return_sequences=True, name=f"{cfg.model.cell}_{n}"))
+        if cfg.model.dropout > 0:
+            layers.append(k.layers.Dropout(cfg.model.dropout, name=f"dropout_{n}"))
+    layers.append(k.layers.Dense(v, activation="softmax", name="next_token"))
+    return k.Sequential(layers, name="lstmcli")
+
+
+def make_optimizer(cfg: Config) -> Any:
+    k = keras()
+    cls = {
+        "adam": k.optimizers.Adam,
+        "adamw": k.optimizers.AdamW,
+        "sgd": k.optimizers.SGD,
+        "rmsprop": k.optimizers.RMSprop,
+        "adagrad": k.optimizers.Adagrad,
+    }[cfg.train.optimizer]
+    return cls(learning_rate=cfg.train.learning_rate)
+
+
+def compile_model(model: Any, cfg: Config) -> None:
+    k = keras()
+    model.compile(
+        optimizer=make_optimizer(cfg),
+        loss=k.losses.SparseCategoricalCrossentropy(),
+        metrics=[k.metrics.SparseCategoricalAccuracy(name="accuracy")],
+    )
+
+
+def load_model(path: Any) -> Any:
+    """Load a saved model in safe mode (nothing in the file is executed)."""
+    k = keras()
+    return k.models.load_model(path, safe_mode=True, compile=False)

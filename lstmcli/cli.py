@@ -1,0 +1,328 @@
+"""The command line: parse arguments, call one function, hand its result to a renderer.
+
+TensorFlow is imported only inside command bodies that need it, never at module level.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from lstmcli import __version__
+from lstmcli.errors import EXIT_INTERRUPTED, EXIT_RUNTIME, EXIT_USAGE, LstmcliError
+
+app = typer.Typer(
+    name="lstmcli",
+    help="Train LSTM sequence models from YAML configs and look inside them.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+config_app = typer.Typer(help="Show, validate, describe and start configs.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _fail(message: str, code: int) -> typer.Exit:
+    from rich.markup import escape
+
+    from lstmcli.render import stderr_console
+
+    con = stderr_console()
+    for line in message.splitlines() or [""]:
+        con.print(f"[bold red]Error:[/] {escape(line)}", highlight=False, soft_wrap=True)
+    return typer.Exit(code)
+
+
+def handles_errors(fn: F) -> F:
+    """The one error path: LstmcliError → `Error: …` on stderr and its exit code; no traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except LstmcliError as e:
+            raise _fail(e.message, e.exit_code) from None
+        except KeyboardInterrupt:
+            raise _fail("interrupted", EXIT_INTERRUPTED) from None
+        except (typer.Exit, typer.Abort, SystemExit):
+            raise
+        except Exception as e:  # a bug, not bad input: say so without a wall of traceback
+            if os.environ.get("LSTMCLI_DEBUG"):
+                raise
+            raise _fail(
+                f"internal error: {type(e).__name__}: {e} (set LSTMCLI_DEBUG=1 for the traceback)",
+                EXIT_RUNTIME,
+            ) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"lstmcli {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
+) -> None:
+    """Train LSTM sequence models from YAML configs and look inside them.
+
+    Exit codes: 0 ok, 1 runtime failure, 2 usage / config / input error,
+    3 requirement unmet, 130 interrupted.
+    """
+
+
+Json = Annotated[bool, typer.Option("--json", help="One JSON document on stdout, nothing else.")]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Only results and errors.")]
+Precision = Annotated[int, typer.Option("--precision", min=0, max=12, help="Digits shown.")]
+Sets = Annotated[
+    list[str] | None,
+    typer.Option("--set", metavar="KEY.PATH=VALUE", help="Override a config value (repeatable)."),
+]
+
+
+def _print(items: list[Any]) -> None:
+    from lstmcli.render import stdout_console
+
+    con = stdout_console()
+    for item in items:
+        con.print(item)
+
+
+# ---------------------------------------------------------------- train
+
+
+@app.command(
+    epilog="Example: [bold]lstmcli train configs/hello.yaml --out runs/hello[/]",
+)
+@handles_errors
+def train(
+    config: Annotated[Path, typer.Argument(help="YAML config file.", show_default=False)],
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="Run directory [default: runs/<config-stem>-<time>]."),
+    ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace an existing non-empty run directory.")
+    ] = False,
+    sets: Sets = None,
+    json_out: Json = False,
+    quiet: Quiet = False,
+) -> None:
+    """Train the model a config describes and write a run directory.
+
+    The run directory holds model.keras, config.yaml (resolved), history.csv, metrics.json
+    and run.json.
+    """
+    from lstmcli import config as config_mod
+    from lstmcli import runs
+
+    cfg = config_mod.load(config, sets)
+    run_dir = out if out is not None else runs.default_run_dir(config)
+    runs.prepare_run_dir(run_dir, force)
+
+    from lstmcli import training
+    from lstmcli.render import emit_json, metrics_table, stderr_console
+
+    err = stderr_console()
+    progress = None
+    if err.is_terminal and not quiet and not json_out:
+        progress = training.progress_callback(cfg.train.epochs, err)
+    try:
+        result = training.train(cfg, run_dir, progress=progress)
+    except BaseException:
+        # Nothing half-written: a run that did not finish leaves no directory behind.
+        import shutil
+
+        shutil.rmtree(run_dir, ignore_errors=True)
+        raise
+    if json_out:
+        emit_json(
+            {
+                "run_dir": str(result.run_dir),
+                "metrics": result.metrics,
+                "epochs": result.epochs,
+                "wall_seconds": round(result.wall_seconds, 3),
+            }
+        )
+        return
+    _print([metrics_table(result.metrics, result.history)])
+    if not quiet:
+        err.print(f"run directory: {result.run_dir}", highlight=False, soft_wrap=True)
+    else:
+        print(result.run_dir)
+
+
+# ---------------------------------------------------------------- inspect
+
+
+@app.command(
+    epilog="Examples: [bold]lstmcli inspect configs/hello.yaml[/] · "
+    "[bold]lstmcli inspect runs/hello --input hell --json[/]",
+)
+@handles_errors
+def inspect(
+    target: Annotated[
+        str, typer.Argument(help="A config file, or a trained run directory.", show_default=False)
+    ],
+    inputs: Annotated[
+        list[str] | None,
+        typer.Option("--input", "-i", help="A text to run instead of the config's sequences (repeatable)."),
+    ] = None,
+    layer: Annotated[int, typer.Option("--layer", help="Recurrent layer to show (0 = first).")] = 0,
+    sets: Sets = None,
+    precision: Precision = 4,
+    json_out: Json = False,
+) -> None:
+    """Run one recurrent layer with return_state=True: one-hot input, outputs, hidden and cell state."""
+    from lstmcli import inspection
+    from lstmcli.render import emit_json, inspect_json, inspect_tables
+
+    target_ = inspection.resolve_target(target, sets)
+    result = inspection.inspect(target_, inputs, layer=layer)
+    if json_out:
+        emit_json(inspect_json(result))
+    else:
+        _print(inspect_tables(result, precision))
+
+
+# ---------------------------------------------------------------- predict
+
+
+@app.command(
+    epilog="Examples: [bold]lstmcli predict runs/hello hell[/] · "
+    "[bold]lstmcli predict runs/hello he --steps 3[/] · "
+    "[bold]cut -f1 prompts.tsv | lstmcli predict runs/hello - --json[/]",
+)
+@handles_errors
+def predict(
+    run_dir: Annotated[str, typer.Argument(help="A trained run directory.", show_default=False)],
+    texts: Annotated[
+        list[str],
+        typer.Argument(help="Input texts; '-' reads them from stdin, one per line.", show_default=False),
+    ],
+    top_k: Annotated[int, typer.Option("--top-k", "-k", help="Most likely next tokens shown.")] = 3,
+    steps: Annotated[int, typer.Option("--steps", "-n", help="Tokens to generate.")] = 0,
+    temperature: Annotated[
+        float, typer.Option("--temperature", "-t", help="0 = greedy; above 0 samples.")
+    ] = 0.0,
+    seed: Annotated[int | None, typer.Option("--seed", help="Seed for sampling.")] = None,
+    precision: Precision = 4,
+    json_out: Json = False,
+) -> None:
+    """Next-token probabilities for each text, and optionally generate a continuation."""
+    from lstmcli import inspection, predicting, runs
+    from lstmcli.errors import UsageError
+    from lstmcli.render import emit_json, predict_json, predict_tables
+
+    if texts == ["-"]:
+        texts = [line.rstrip("\r\n") for line in sys.stdin]
+        if not texts:
+            raise UsageError("stdin: expected input texts, one per line, got nothing")
+    predicting.check_options(top_k, steps, temperature)
+    run = runs.open_run(run_dir)
+    target = inspection.Target(Path(run_dir), run.config, run)
+    from lstmcli.data import encode_texts
+
+    encode_texts(run.config, texts)  # bad input fails before the model loads
+    eng = inspection.make_engine(target)
+    result = predicting.predict(
+        target, eng, texts, top_k=top_k, steps=steps, temperature=temperature, seed=seed
+    )
+    if json_out:
+        emit_json(predict_json(result))
+    else:
+        _print(predict_tables(result, precision))
+
+
+# ---------------------------------------------------------------- config
+
+
+@config_app.command(
+    "show", epilog="Example: [bold]lstmcli config show configs/hello.yaml --set model.units=8[/]"
+)
+@handles_errors
+def config_show(
+    config: Annotated[Path, typer.Argument(help="YAML config file.", show_default=False)],
+    sets: Sets = None,
+    json_out: Json = False,
+) -> None:
+    """Print the resolved config with every default filled in."""
+    from lstmcli import config as config_mod
+    from lstmcli.render import emit_json
+
+    cfg = config_mod.load(config, sets)
+    if json_out:
+        emit_json(cfg.to_dict())
+    else:
+        sys.stdout.write(config_mod.dump_yaml(cfg))
+
+
+@config_app.command("validate", epilog="Example: [bold]lstmcli config validate configs/*.yaml[/]")
+@handles_errors
+def config_validate(
+    configs: Annotated[list[Path], typer.Argument(help="Config files.", show_default=False)],
+    sets: Sets = None,
+    json_out: Json = False,
+) -> None:
+    """Check configs; report every error found in every file (exit 0 when all are valid, else 2)."""
+    from lstmcli import config as config_mod
+    from lstmcli.errors import LstmcliError as _E
+    from lstmcli.render import emit_json
+
+    report = []
+    errors: list[str] = []
+    for path in configs:
+        try:
+            config_mod.load(path, sets)
+            report.append({"config": str(path), "valid": True, "errors": []})
+        except _E as e:
+            lines = e.message.splitlines()
+            errors.extend(lines)
+            report.append({"config": str(path), "valid": False, "errors": lines})
+    if json_out:
+        emit_json({"valid": not errors, "configs": report})
+    else:
+        for item in report:
+            if item["valid"]:
+                print(f"{item['config']}: ok")
+    if errors:
+        if json_out:
+            raise typer.Exit(EXIT_USAGE)
+        raise _fail("\n".join(errors), EXIT_USAGE)
+
+
+@config_app.command("schema", epilog="Example: [bold]lstmcli config schema > lstmcli.schema.json[/]")
+@handles_errors
+def config_schema(json_out: Json = True) -> None:
+    """Print the JSON Schema of the config file (for editors and YAML language servers).
+
+    The output is always JSON; --json is accepted for symmetry with the other commands.
+    """
+    from lstmcli import config as config_mod
+    from lstmcli.render import emit_json
+
+    emit_json(config_mod.json_schema())
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,400 @@
+"""The YAML config schema (pydantic), loading, `--set` overrides and defaults."""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from lstmcli.errors import ConfigError, UsageError
+
+
+class _Strict(BaseModel):
+    # strict: YAML turns `yes`/`on`/`no` into booleans and `1` into an int; a boolean arriving
+    # where a token or a number belongs is an error, never a silent coercion.
+    model_config = ConfigDict(extra="forbid", strict=True, validate_default=True)
+
+
+class ModelConfig(_Strict):
+    """The recurrent network."""
+
+    cell: Literal["lstm", "gru", "simple_rnn"] = Field(
+        "lstm", description="Recurrent cell: lstm, gru or simple_rnn."
+    )
+    units: int = Field(32, ge=1, le=4096, description="Units (hidden size) of each recurrent layer.")
+    num_layers: int = Field(1, ge=1, le=16, description="Stacked recurrent layers.")
+    dropout: float = Field(0.0, ge=0.0, lt=1.0, description="Dropout between layers in training.")
+    return_sequences: bool = Field(
+        False,
+        description="For inspect: outputs are the whole hidden sequence (true) "
+        "or only the last step (false), as Keras's return_sequences.",
+    )
+
+
+class DataConfig(_Strict):
+    """Where the training sequences come from."""
+
+    sequences: list[str | list[str]] | None = Field(
+        None,
+        description="Inline sequences: a string (one token per character) or a list of tokens.",
+    )
+    text_file: Path | None = Field(
+        None, strict=False, description="UTF-8 text corpus (relative to the config)."
+    )
+    sequences_file: Path | None = Field(
+        None, strict=False, description="JSON Lines file: one string or list of tokens per line."
+    )
+    tokens: Literal["char", "word"] = Field(
+        "char", description="How text is split into tokens: characters or whitespace words."
+    )
+    unknown: str = Field(
+        "error",
+        description="A token outside the vocabulary: error, skip, or a vocabulary token to use.",
+    )
+    stride: int = Field(1, ge=1, description="Step between sliding windows over files.")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> DataConfig:
+        given = [n for n in ("sequences", "text_file", "sequences_file") if getattr(self, n)]
+        if len(given) > 1:
+            raise ValueError(f"expected one data source, got {len(given)}: {', '.join(given)}")
+        if not given:
+            raise ValueError("expected one of sequences, text_file, sequences_file, got none")
+        return self
+
+
+class EarlyStoppingConfig(_Strict):
+    patience: int | None = Field(
+        None, ge=1, description="Epochs without a better validation loss before stopping."
+    )
+
+
+class TrainConfig(_Strict):
+    """Optimisation settings."""
+
+    epochs: int = Field(100, ge=1, le=1_000_000, description="Passes over the training data.")
+    batch_size: int = Field(32, ge=1, description="Sequences per step (the global batch).")
+    learning_rate: float = Field(0.01, gt=0.0, le=10.0, description="Optimizer learning rate.")
+    optimizer: Literal["adam", "adamw", "sgd", "rmsprop", "adagrad"] = Field("adam", description="Optimizer.")
+    validation_split: float = Field(
+        0.0, ge=0.0, lt=1.0, description="Share of sequences held out for validation (by seed)."
+    )
+    steps_per_epoch: int | None = Field(None, ge=1, description="Cap on steps in one epoch.")
+    shuffle: bool = Field(True, description="Shuffle the training sequences every epoch (by seed).")
+    early_stopping: EarlyStoppingConfig = Field(default_factory=EarlyStoppingConfig)
+
+
+class Config(_Strict):
+    """An lstmcli experiment."""
+
+    vocab: list[str] = Field(description="Tokens of the one-hot vocabulary; list order is the one-hot index.")
+    sequence_length: int = Field(ge=1, le=100_000, description="Timesteps of one sequence (hello: 5).")
+    seed: int = Field(0, ge=0, le=2**32 - 1, description="Seeds Python, NumPy and TensorFlow.")
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    data: DataConfig
+    train: TrainConfig = Field(default_factory=TrainConfig)
+
+    @field_validator("vocab")
+    @classmethod
+    def _vocab(cls, v: list[str]) -> list[str]:
+        if len(v) < 2:
+            raise ValueError(f"expected at least 2 tokens, got {len(v)}")
+        for t in v:
+            if t == "":
+                raise ValueError("expected non-empty tokens, got ''")
+        dup = sorted({t for t in v if v.count(t) > 1})
+        if dup:
+            raise ValueError(f"expected distinct tokens, got {dup[0]!r} more than once")
+        return v
+
+    def sequence_tokens(self, seq: str | list[str]) -> list[str]:
+        """Split one sequence into tokens the way the config says."""
+        if isinstance(seq, list):
+            return list(seq)
+        if self.data.tokens == "word":
+            return seq.split()
+        return list(seq)
+
+    @model_validator(mode="after")
+    def _sequences(self) -> Config:
+        if self.data.unknown not in ("error", "skip") and self.data.unknown not in self.vocab:
+            raise _KeyedError(
+                "data.unknown",
+                f"expected error, skip or a vocabulary token, got {self.data.unknown!r}",
+            )
+        if not self.data.sequences:
+            return self
+        known = set(self.vocab)
+        problems: list[tuple[str, str]] = []
+        for n, seq in enumerate(self.data.sequences):
+            toks = self.sequence_tokens(seq)
+            bad = [(i, t) for i, t in enumerate(toks) if t not in known]
+            if bad:
+                i, t = bad[0]
+                problems.append(
+                    (
+                        f"data.sequences[{n}]",
+                        f"expected tokens from the vocabulary [{', '.join(self.vocab)}], "
+                        f"got {t!r} at position {i}",
+                    )
+                )
+            elif len(toks) != self.sequence_length:
+                problems.append(
+                    (
+                        f"data.sequences[{n}]",
+                        f"expected {self.sequence_length} tokens (sequence_length), "
+                        f"got {len(toks)} in {seq!r}",
+                    )
+                )
+        if problems:
+            raise _KeyedError(*problems[0], more=problems[1:])
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data with every default filled in (paths as strings), ready for YAML or JSON."""
+        return self.model_dump(mode="json")
+
+    def digest(self) -> str:
+        """SHA-256 of the resolved config, stable across key order."""
+        text = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()
+
+
+class _KeyedError(ValueError):
+    """A cross-field error that knows the key path it belongs to."""
+
+    def __init__(self, key: str, message: str, more: list[tuple[str, str]] | None = None) -> None:
+        super().__init__(message)
+        self.items = [(key, message), *(more or [])]
+
+
+# ---------------------------------------------------------------- loading
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    """Read a YAML mapping with `yaml.safe_load` only; errors name the file and the line."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UsageError(f"{path}: no such config file") from None
+    except IsADirectoryError:
+        raise UsageError(f"{path}: expected a config file, got a directory") from None
+    except UnicodeDecodeError as e:
+        raise UsageError(
+            f"{path}: expected UTF-8 text, got a byte 0x{e.object[e.start]:02x} at offset {e.start}"
+        ) from None
+    except OSError as e:
+        raise UsageError(f"{path}: cannot read: {e.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"line {mark.line + 1}: " if mark is not None else ""
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise ConfigError(str(path), [f"{where}invalid YAML: {problem}"]) from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(str(path), [f"expected a mapping of keys, got {_kind(data)}"])
+    return data
+
+
+def parse_set(item: str) -> tuple[list[str], Any]:
+    """`KEY.PATH=VALUE` → (key path, value read as a YAML scalar)."""
+    if "=" not in item:
+        raise UsageError(f"--set {item}: expected KEY.PATH=VALUE, got no '='")
+    key, raw = item.split("=", 1)
+    key = key.strip()
+    parts = key.split(".")
+    if not key or any(p == "" for p in parts):
+        raise UsageError(f"--set {item}: expected KEY.PATH=VALUE, got an empty key")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        raise UsageError(f"--set {item}: expected a YAML value after '=', got {raw!r}") from None
+    return parts, value
+
+
+def apply_sets(data: dict[str, Any], sets: list[str]) -> dict[str, Any]:
+    """Apply `--set` overrides to raw config data (validation happens afterwards)."""
+    for item in sets:
+        parts, value = parse_set(item)
+        node: Any = data
+        for i, p in enumerate(parts[:-1]):
+            nxt = node.get(p) if isinstance(node, dict) else None
+            if nxt is None:
+                nxt = {}
+                node[p] = nxt
+            elif not isinstance(nxt, dict):
+                raise UsageError(
+                    f"--set {item}: {'.'.join(parts[: i + 1])} is not a section, "
+                    f"so it has no key {parts[i + 1]!r}"
+                )
+            node = nxt
+        node[parts[-1]] = value
+    return data
+
+
+def validate(data: dict[str, Any], source: str, base: Path | None = None) -> Config:
+    """Validate raw data into a Config; every problem becomes `<key.path>: expected …, got …`."""
+    try:
+        cfg = Config.model_validate(data)
+    except ValidationError as e:
+        raise ConfigError(source, _messages(e, data)) from None
+    except _KeyedError as e:  # pragma: no cover - pydantic wraps it, kept for safety
+        raise ConfigError(source, [f"{k}: {m}" for k, m in e.items]) from None
+    if base is not None:
+        cfg = _resolve_paths(cfg, base)
+    return cfg
+
+
+def load(path: str | Path, sets: list[str] | None = None) -> Config:
+    """Load, override and validate a config file; paths in it resolve against its folder."""
+    p = Path(path)
+    data = apply_sets(read_yaml(p), list(sets or []))
+    return validate(data, str(p), base=p.resolve().parent)
+
+
+def _resolve_paths(cfg: Config, base: Path) -> Config:
+    updates = {}
+    for name in ("text_file", "sequences_file"):
+        value = getattr(cfg.data, name)
+        if value is not None and not value.is_absolute():
+            updates[name] = (base / value).resolve()
+    if not updates:
+        return cfg
+    return cfg.model_copy(update={"data": cfg.data.model_copy(update=updates)})
+
+
+def dump_yaml(cfg: Config) -> str:
+    """The resolved config as YAML (every default filled in), in schema order."""
+    return yaml.safe_dump(cfg.to_dict(), sort_keys=False, allow_unicode=True)
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema of the config file."""
+    schema = Config.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "lstmcli config"
+    return schema
+
+
+# ---------------------------------------------------------------- error messages
+
+
+_EXPECTED = {
+    "int_type": "an integer",
+    "int_parsing": "an integer",
+    "float_type": "a number",
+    "float_parsing": "a number",
+    "string_type": "a string",
+    "bool_type": "true or false",
+    "list_type": "a list",
+    "dict_type": "a mapping",
+    "model_type": "a mapping",
+    "model_attributes_type": "a mapping",
+    "path_type": "a file path (string)",
+    "int_from_float": "an integer",
+}
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return f"boolean {str(value).lower()}"
+    if isinstance(value, int):
+        return f"integer {value}"
+    if isinstance(value, float):
+        return f"number {value}"
+    if isinstance(value, str):
+        return f"string {value!r}"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return type(value).__name__
+
+
+def _path(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def _clean_loc(loc: tuple[Any, ...]) -> tuple[Any, ...]:
+    # pydantic adds the member type of a union to the location ("str", "list[str]"): drop it.
+    return tuple(p for p in loc if not (isinstance(p, str) and ("[" in p or p in ("str", "list"))))
+
+
+def _known_keys(loc: tuple[Any, ...]) -> list[str]:
+    model: type[BaseModel] = Config
+    for part in loc[:-1]:
+        field = model.model_fields.get(str(part))
+        ann = getattr(field, "annotation", None)
+        if isinstance(ann, type) and issubclass(ann, BaseModel):
+            model = ann
+        else:
+            return []
+    return list(model.model_fields)
+
+
+def _messages(e: ValidationError, data: dict[str, Any]) -> list[str]:
+    msgs: list[str] = []
+    for err in e.errors():
+        loc = _clean_loc(tuple(err["loc"]))
+        key = _path(loc) or "(top level)"
+        etype = err["type"]
+        value = err.get("input")
+        ctx = err.get("ctx") or {}
+        if etype == "extra_forbidden":
+            known = _known_keys(loc)
+            name = str(loc[-1])
+            close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+            hint = f" (did you mean {_path(loc[:-1] + (close[0],))!r}?)" if close else ""
+            msgs.append(f"{key}: expected one of {', '.join(known)}, got unknown key {name!r}{hint}")
+            continue
+        if etype == "missing":
+            msgs.append(f"{key}: expected a value, got nothing (required key is missing)")
+            continue
+        if etype == "value_error":
+            exc = ctx.get("error")
+            if isinstance(exc, _KeyedError):
+                msgs.extend(f"{k}: {m}" for k, m in exc.items)
+                continue
+            text = str(exc) if exc is not None else err["msg"].removeprefix("Value error, ")
+            msgs.append(f"{key}: {text}")
+            continue
+        if etype == "literal_error":
+            msgs.append(
+                f"{key}: expected {ctx.get('expected', 'one of the allowed values')}, got {_kind(value)}"
+            )
+            continue
+        if etype in ("greater_than_equal", "greater_than", "less_than_equal", "less_than"):
+            op = {"greater_than_equal": ">=", "greater_than": ">", "less_than_equal": "<=", "less_than": "<"}[
+                etype
+            ]
+            bound = next(iter(ctx.values()), "")
+            msgs.append(f"{key}: expected a value {op} {bound}, got {value}")
+            continue
+        if etype in _EXPECTED:
+            # A union (str | list[str]) reports once per member: keep the member that fits.
+            branch = next((p for p in err["loc"] if isinstance(p, str) and p not in loc), None)
+            if branch == "str" and isinstance(value, list):
+                continue
+            if branch is not None and etype == "list_type":
+                continue
+            expected = "a string or a list of tokens" if branch == "str" else _EXPECTED[etype]
+            msgs.append(f"{key}: expected {expected}, got {_kind(value)}")
+            continue
+        msgs.append(f"{key}: {err['msg']}, got {_kind(value)}")
+    return msgs
