@@ -1,0 +1,273 @@
+"""The LSTM, GRU and SimpleRNN cells lstmcli trains, in NumPy: every gate and state per step."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+F32 = npt.NDArray[np.float32]
+
+# The dataclasses below hold arrays, so the generated `__eq__` would compare arrays element-wise
+# and raise "truth value of an array is ambiguous"; `eq=False` keeps identity comparison instead.
+
+
+@dataclass(eq=False)
+class LSTMWeights:
+    """LSTM weights: kernel (d, 4u), recurrent_kernel (u, 4u), bias (4u,); gates i, f, c, o."""
+
+    kernel: F32
+    recurrent_kernel: F32
+    bias: F32
+
+    @property
+    def units(self) -> int:
+        return int(self.recurrent_kernel.shape[0])
+
+
+@dataclass(eq=False)
+class LSTMTrace:
+    """Every LSTM gate and state, each (batch, time, units); g is the candidate, c the cell."""
+
+    i: F32
+    f: F32
+    g: F32
+    o: F32
+    c: F32
+    h: F32
+
+
+@dataclass(eq=False)
+class GRUWeights:
+    """Keras GRU (reset_after) weights: kernel (d, 3u), recurrent_kernel (u, 3u), bias (2, 3u)."""
+
+    kernel: F32
+    recurrent_kernel: F32
+    bias: F32
+
+    @property
+    def units(self) -> int:
+        return int(self.recurrent_kernel.shape[0])
+
+
+@dataclass(eq=False)
+class GRUTrace:
+    """Every GRU gate and state, each (batch, time, units): z update, r reset, hh candidate."""
+
+    z: F32
+    r: F32
+    hh: F32
+    h: F32
+
+
+@dataclass(eq=False)
+class SimpleRNNWeights:
+    """Keras SimpleRNN (tanh) weights: kernel (d, u), recurrent_kernel (u, u), bias (u,)."""
+
+    kernel: F32
+    recurrent_kernel: F32
+    bias: F32
+
+    @property
+    def units(self) -> int:
+        return int(self.recurrent_kernel.shape[0])
+
+
+@dataclass(eq=False)
+class SimpleRNNTrace:
+    """The SimpleRNN output h (batch, time, units); it has no gates, but `forward` wants a `.h`."""
+
+    h: F32
+
+
+@dataclass(eq=False)
+class DenseWeights:
+    """A softmax Dense layer: kernel (units, vocab), bias (vocab,)."""
+
+    kernel: F32
+    bias: F32
+
+
+class DenseLike(Protocol):
+    """Anything carrying a Dense kernel and bias (`DenseWeights`, `kerasfile.DenseSpec`)."""
+
+    @property
+    def kernel(self) -> F32: ...
+
+    @property
+    def bias(self) -> F32: ...
+
+
+RecurrentWeights = LSTMWeights | GRUWeights | SimpleRNNWeights
+Trace = LSTMTrace | GRUTrace | SimpleRNNTrace
+
+
+def sigmoid(x: F32) -> F32:
+    """Logistic sigmoid that never overflows: exp is only taken of -|x|."""
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e)).astype(np.float32, copy=False)
+
+
+def softmax(z: F32) -> F32:
+    """Softmax over the last axis, shifted by the max so exp cannot overflow."""
+    shifted = z - np.max(z, axis=-1, keepdims=True)
+    e: F32 = np.exp(shifted)
+    out: F32 = (e / np.sum(e, axis=-1, keepdims=True)).astype(np.float32, copy=False)
+    return out
+
+
+def _f32(a: npt.ArrayLike) -> F32:
+    return np.asarray(a, dtype=np.float32)
+
+
+def _check_inputs(x: F32, kernel: F32, gates: int, recurrent_kernel: F32, what: str) -> int:
+    """Check shapes up front so a mismatch names the array instead of failing inside a matmul."""
+    if x.ndim != 3:
+        raise ValueError(f"{what}: expected x of shape (batch, time, input_dim). Received: {x.shape}")
+    units = recurrent_kernel.shape[0]
+    if kernel.shape != (x.shape[2], gates * units):
+        raise ValueError(
+            f"{what}: expected kernel of shape {(x.shape[2], gates * units)} for input_dim "
+            f"{x.shape[2]} and {units} units. Received: {kernel.shape}"
+        )
+    if recurrent_kernel.shape != (units, gates * units):
+        raise ValueError(
+            f"{what}: expected recurrent_kernel of shape {(units, gates * units)}. "
+            f"Received: {recurrent_kernel.shape}"
+        )
+    return int(units)
+
+
+def _initial(state: npt.ArrayLike | None, batch: int, units: int, name: str) -> F32:
+    if state is None:
+        return np.zeros((batch, units), dtype=np.float32)
+    s = _f32(state)
+    if s.shape != (batch, units):
+        raise ValueError(f"expected {name} of shape {(batch, units)}. Received: {s.shape}")
+    return s
+
+
+def lstm_trace(
+    x: npt.ArrayLike,
+    w: LSTMWeights,
+    h0: npt.ArrayLike | None = None,
+    c0: npt.ArrayLike | None = None,
+) -> LSTMTrace:
+    """Run an LSTM over x (batch, time, input_dim) and record every gate and state at every step.
+
+    i, f, o = σ(x W + h U + b) per gate, g = tanh(…), c = f ⊙ c₋₁ + i ⊙ g, h = o ⊙ tanh(c),
+    with Keras's gate order i, f, c(=g), o along the last axis of the weights.
+    """
+    xs = _f32(x)
+    kernel, rec, bias = _f32(w.kernel), _f32(w.recurrent_kernel), _f32(w.bias)
+    u = _check_inputs(xs, kernel, 4, rec, "lstm_trace")
+    if bias.shape != (4 * u,):
+        raise ValueError(f"lstm_trace: expected bias of shape {(4 * u,)}. Received: {bias.shape}")
+    batch, steps, _ = xs.shape
+    h = _initial(h0, batch, u, "h0")
+    c = _initial(c0, batch, u, "c0")
+    # The input projection does not depend on the state, so do it for all steps in one matmul.
+    xw = xs @ kernel + bias
+    out = {k: np.empty((batch, steps, u), dtype=np.float32) for k in "ifgoch"}
+    for t in range(steps):
+        z = xw[:, t] + h @ rec
+        i = sigmoid(z[:, :u])
+        f = sigmoid(z[:, u : 2 * u])
+        g = np.tanh(z[:, 2 * u : 3 * u])
+        o = sigmoid(z[:, 3 * u :])
+        c = f * c + i * g
+        h = o * np.tanh(c)
+        for k, v in (("i", i), ("f", f), ("g", g), ("o", o), ("c", c), ("h", h)):
+            out[k][:, t] = v
+    return LSTMTrace(i=out["i"], f=out["f"], g=out["g"], o=out["o"], c=out["c"], h=out["h"])
+
+
+def gru_trace(x: npt.ArrayLike, w: GRUWeights, h0: npt.ArrayLike | None = None) -> GRUTrace:
+    """Run a Keras 3 GRU (reset_after=True) over x (batch, time, input_dim), recording every gate.
+
+    With input bias b₀ and recurrent bias b₁ (the two rows of `bias`) and gate order z, r, h:
+    z = σ(x W_z + b₀_z + h U_z + b₁_z), r likewise, hh = tanh(x W_h + b₀_h + r ⊙ (h U_h + b₁_h)),
+    h = z ⊙ h₋₁ + (1 - z) ⊙ hh (keras/src/layers/rnn/gru.py, GRUCell.call).
+    """
+    xs = _f32(x)
+    kernel, rec, bias = _f32(w.kernel), _f32(w.recurrent_kernel), _f32(w.bias)
+    u = _check_inputs(xs, kernel, 3, rec, "gru_trace")
+    if bias.shape != (2, 3 * u):
+        raise ValueError(f"gru_trace: expected bias of shape {(2, 3 * u)}. Received: {bias.shape}")
+    batch, steps, _ = xs.shape
+    h = _initial(h0, batch, u, "h0")
+    xw = xs @ kernel + bias[0]
+    out = {k: np.empty((batch, steps, u), dtype=np.float32) for k in ("z", "r", "hh", "h")}
+    for t in range(steps):
+        inner = h @ rec + bias[1]
+        z = sigmoid(xw[:, t, :u] + inner[:, :u])
+        r = sigmoid(xw[:, t, u : 2 * u] + inner[:, u : 2 * u])
+        # reset_after: the reset gate scales the recurrent projection, not h itself.
+        hh = np.tanh(xw[:, t, 2 * u :] + r * inner[:, 2 * u :])
+        h = z * h + (1.0 - z) * hh
+        for k, v in (("z", z), ("r", r), ("hh", hh), ("h", h)):
+            out[k][:, t] = v
+    return GRUTrace(z=out["z"], r=out["r"], hh=out["hh"], h=out["h"])
+
+
+def simple_rnn_trace(x: npt.ArrayLike, w: SimpleRNNWeights, h0: npt.ArrayLike | None = None) -> F32:
+    """Run a Keras SimpleRNN (tanh) over x (batch, time, input_dim); returns h (batch, time, units).
+
+    h = tanh(x W + b + h₋₁ U).
+    """
+    xs = _f32(x)
+    kernel, rec, bias = _f32(w.kernel), _f32(w.recurrent_kernel), _f32(w.bias)
+    u = _check_inputs(xs, kernel, 1, rec, "simple_rnn_trace")
+    if bias.shape != (u,):
+        raise ValueError(f"simple_rnn_trace: expected bias of shape {(u,)}. Received: {bias.shape}")
+    batch, steps, _ = xs.shape
+    h = _initial(h0, batch, u, "h0")
+    xw = xs @ kernel + bias
+    hs = np.empty((batch, steps, u), dtype=np.float32)
+    for t in range(steps):
+        h = np.tanh(xw[:, t] + h @ rec)
+        hs[:, t] = h
+    return hs
+
+
+def dense_softmax(h: npt.ArrayLike, kernel: npt.ArrayLike, bias: npt.ArrayLike) -> F32:
+    """Probabilities softmax(h W + b) over the last axis, for h of any leading shape."""
+    return softmax(_f32(h) @ _f32(kernel) + _f32(bias))
+
+
+def forward(layers: Sequence[RecurrentWeights | DenseLike], x: npt.ArrayLike) -> tuple[list[Trace], F32]:
+    """Run a stack of recurrent layers and a final softmax Dense over x (batch, time, vocab).
+
+    `layers` is the recurrent weights in order followed by the Dense weights (see
+    `kerasfile.ModelSpec.stack()`). Dropout is the identity at inference, so it has no entry.
+    Returns one trace per recurrent layer and the probabilities (batch, time, vocab).
+    """
+    if len(layers) < 2:
+        raise ValueError(
+            "forward: expected at least one recurrent layer followed by a Dense layer. "
+            f"Received {len(layers)} layer(s)"
+        )
+    *recurrent, dense = layers
+    traces: list[Trace] = []
+    seq = _f32(x)
+    for n, w in enumerate(recurrent):
+        trace: Trace
+        if isinstance(w, LSTMWeights):
+            trace = lstm_trace(seq, w)
+        elif isinstance(w, GRUWeights):
+            trace = gru_trace(seq, w)
+        elif isinstance(w, SimpleRNNWeights):
+            trace = SimpleRNNTrace(h=simple_rnn_trace(seq, w))
+        else:
+            raise TypeError(
+                f"forward: layer {n} must be LSTMWeights, GRUWeights or SimpleRNNWeights. "
+                f"Received: {type(w).__name__}"
+            )
+        traces.append(trace)
+        seq = trace.h
+    if isinstance(dense, LSTMWeights | GRUWeights | SimpleRNNWeights):
+        raise TypeError("forward: the last layer must be the Dense weights, not a recurrent layer")
+    return traces, dense_softmax(seq, dense.kernel, dense.bias)
