@@ -89,6 +89,14 @@ def _main(
 Json = Annotated[bool, typer.Option("--json", help="One JSON document on stdout, nothing else.")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Only results and errors.")]
 Precision = Annotated[int, typer.Option("--precision", min=0, max=12, help="Digits shown.")]
+Engine_ = Annotated[
+    str,
+    typer.Option(
+        "--engine",
+        help="auto: NumPy for a run directory (no TensorFlow import), Keras for a config; "
+        "or force numpy / keras.",
+    ),
+]
 Sets = Annotated[
     list[str] | None,
     typer.Option("--set", metavar="KEY.PATH=VALUE", help="Override a config value (repeatable)."),
@@ -119,6 +127,10 @@ def train(
     force: Annotated[
         bool, typer.Option("--force", help="Replace an existing non-empty run directory.")
     ] = False,
+    plot: Annotated[
+        Path | None,
+        typer.Option("--plot", help="Also save loss/accuracy curves to a PNG (needs lstmcli[plot])."),
+    ] = None,
     sets: Sets = None,
     json_out: Json = False,
     quiet: Quiet = False,
@@ -132,6 +144,10 @@ def train(
     from lstmcli import runs
 
     cfg = config_mod.load(config, sets)
+    if plot is not None:
+        from lstmcli import plot as plot_mod
+
+        plot_mod.require(plot)
     run_dir = out if out is not None else runs.default_run_dir(config)
     runs.prepare_run_dir(run_dir, force)
 
@@ -150,6 +166,8 @@ def train(
 
         shutil.rmtree(run_dir, ignore_errors=True)
         raise
+    if plot is not None:
+        plot_mod.history_png(result.history, plot)
     if json_out:
         emit_json(
             {
@@ -184,20 +202,59 @@ def inspect(
         typer.Option("--input", "-i", help="A text to run instead of the config's sequences (repeatable)."),
     ] = None,
     layer: Annotated[int, typer.Option("--layer", help="Recurrent layer to show (0 = first).")] = 0,
+    gates: Annotated[
+        bool,
+        typer.Option("--gates", help="Every gate and state at every timestep, and heatmaps of h and c."),
+    ] = False,
+    verify: Annotated[
+        bool,
+        typer.Option("--verify", help="Check the NumPy equations against Keras; exit 1 above 1e-5."),
+    ] = False,
+    engine: Engine_ = "auto",
+    plot: Annotated[
+        Path | None, typer.Option("--plot", help="Also save heatmaps to a PNG (needs lstmcli[plot]).")
+    ] = None,
     sets: Sets = None,
     precision: Precision = 4,
     json_out: Json = False,
 ) -> None:
-    """Run one recurrent layer with return_state=True: one-hot input, outputs, hidden and cell state."""
-    from lstmcli import inspection
-    from lstmcli.render import emit_json, inspect_json, inspect_tables
+    """Run one recurrent layer with return_state=True: one-hot input, outputs, hidden and cell state.
 
+    With --gates, every gate (i, f, g, o) and state (c, h) at every timestep, computed by
+    lstmcli's NumPy implementation of the LSTM equations from the layer's weights.
+    """
+    from lstmcli import inspection
+    from lstmcli.errors import LstmcliError as _E
+    from lstmcli.render import emit_json, gate_tables, inspect_json, inspect_tables, verify_line
+
+    if plot is not None:
+        from lstmcli import plot as plot_mod
+
+        plot_mod.require(plot)
     target_ = inspection.resolve_target(target, sets)
-    result = inspection.inspect(target_, inputs, layer=layer)
+    result = inspection.inspect(
+        target_, inputs, layer=layer, engine=engine, gates=gates or plot is not None, verify=verify
+    )
+    if plot is not None:
+        plot_mod.inspect_png(result, plot)
+    shown_steps = result.steps
+    if not gates:
+        result.steps = None
     if json_out:
         emit_json(inspect_json(result))
     else:
-        _print(inspect_tables(result, precision))
+        items = inspect_tables(result, precision)
+        if gates:
+            result.steps = shown_steps
+            items += gate_tables(result, precision)
+        if result.verify is not None:
+            items.append(verify_line(result.verify))
+        _print(items)
+    if result.verify is not None and not result.verify["ok"]:
+        raise _E(
+            f"verify: NumPy and Keras differ by {result.verify['max_abs_diff']:.3e}, "
+            f"above the tolerance {result.verify['tolerance']:.0e}"
+        )
 
 
 # ---------------------------------------------------------------- predict
@@ -221,6 +278,7 @@ def predict(
         float, typer.Option("--temperature", "-t", help="0 = greedy; above 0 samples.")
     ] = 0.0,
     seed: Annotated[int | None, typer.Option("--seed", help="Seed for sampling.")] = None,
+    engine: Engine_ = "auto",
     precision: Precision = 4,
     json_out: Json = False,
 ) -> None:
@@ -239,7 +297,7 @@ def predict(
     from lstmcli.data import encode_texts
 
     encode_texts(run.config, texts)  # bad input fails before the model loads
-    eng = inspection.make_engine(target)
+    eng = inspection.make_engine(target, engine)
     result = predicting.predict(
         target, eng, texts, top_k=top_k, steps=steps, temperature=temperature, seed=seed
     )

@@ -67,9 +67,19 @@ class KerasEngine:
 
     @classmethod
     def from_file(cls, cfg: Config, path: Any) -> KerasEngine:
-        from lstmcli import backend
+        from lstmcli import backend, kerasfile
 
-        return cls(cfg, backend.load_model(path))
+        # Read the architecture without Keras first: a file holding layers lstmcli did not
+        # write (a Lambda, a custom object) is refused before Keras sees it; Keras then loads
+        # in safe mode, which never deserialises code either.
+        kerasfile.load_spec(path)
+        try:
+            model = backend.load_model(path)
+        except Exception as e:  # Keras raises ValueError/OSError/KeyError for damaged files
+            from lstmcli.errors import RunDirError
+
+            raise RunDirError(f"{path}: Keras cannot load it: {str(e).splitlines()[0]}") from None
+        return cls(cfg, model)
 
     def num_layers(self) -> int:
         return len(self.recurrent)
@@ -116,3 +126,91 @@ class KerasEngine:
                 if cell is not None and c is not None:
                     cell[i] = c[j]
         return LayerStates(outputs, hidden, cell)
+
+
+class NumpyEngine:
+    """The saved weights run through lstmcli's NumPy equations (cell.py); no TensorFlow at all."""
+
+    name = "numpy"
+
+    def __init__(self, cfg: Config, spec: Any) -> None:
+        self.cfg = cfg
+        self.spec = spec
+        self.vocab = vocab_of(cfg)
+
+    @classmethod
+    def from_file(cls, cfg: Config, path: Any) -> NumpyEngine:
+        from lstmcli import kerasfile
+        from lstmcli.errors import RunDirError
+
+        spec = kerasfile.load_spec(path)
+        if spec.input_dim != len(cfg.vocab) or spec.dense.kernel.shape[1] != len(cfg.vocab):
+            raise RunDirError(
+                f"{path}: expected a model for the config's {len(cfg.vocab)}-token vocabulary, "
+                f"got input size {spec.input_dim}"
+            )
+        return cls(cfg, spec)
+
+    def num_layers(self) -> int:
+        return len(self.spec.layers)
+
+    def next_probabilities(self, ids: np.ndarray) -> np.ndarray:
+        from lstmcli.cell import forward
+
+        _, probs = forward(self.spec.stack(), self.vocab.one_hot(ids[None, :]))
+        return np.asarray(probs[0, -1], dtype=np.float64)
+
+    def layer_weights(self, layer: int) -> list[np.ndarray]:
+        w = self.spec.layers[layer].weights
+        return [w.kernel, w.recurrent_kernel, w.bias]
+
+    def traces(self, layer: int, seqs: list[np.ndarray]) -> list[Any]:
+        """The full per-step trace (every gate) of one layer, one entry per sequence."""
+        return layer_traces(
+            self.cfg.model.cell, [self.layer_weights(n) for n in range(layer + 1)], self.vocab, seqs
+        )
+
+    def layer_states(self, layer: int, seqs: list[np.ndarray], return_sequences: bool) -> LayerStates:
+        return states_from_traces(self.traces(layer, seqs), return_sequences)
+
+
+def layer_traces(cell: str, weights: list[list[np.ndarray]], vocab: Any, seqs: list[np.ndarray]) -> list[Any]:
+    """Run the NumPy equations through layers 0..len(weights)-1 and return the last one's traces.
+
+    `weights` holds [kernel, recurrent_kernel, bias] of each layer, in Keras's layout.
+    """
+    from lstmcli import cell as cellmod
+
+    make = {
+        "lstm": (cellmod.LSTMWeights, cellmod.lstm_trace),
+        "gru": (cellmod.GRUWeights, cellmod.gru_trace),
+        "simple_rnn": (
+            cellmod.SimpleRNNWeights,
+            lambda x, w: cellmod.SimpleRNNTrace(h=cellmod.simple_rnn_trace(x, w)),
+        ),
+    }[cell]
+    out: list[Any] = [None] * len(seqs)
+    for group in _groups(seqs):
+        x = vocab.one_hot(np.stack([seqs[i] for i in group]))
+        trace = None
+        for kernel, recurrent, bias in weights:
+            trace = make[1](x, make[0](kernel, recurrent, bias))
+            x = trace.h
+        for j, i in enumerate(group):
+            out[i] = _slice_trace(trace, j)
+    return out
+
+
+def _slice_trace(trace: Any, j: int) -> Any:
+    from dataclasses import fields, replace
+
+    return replace(trace, **{f.name: getattr(trace, f.name)[j] for f in fields(trace)})
+
+
+def states_from_traces(traces: list[Any], return_sequences: bool) -> LayerStates:
+    has_cell = hasattr(traces[0], "c")
+    return LayerStates(
+        outputs=[t.h if return_sequences else t.h[-1] for t in traces],
+        hidden=[t.h[-1] for t in traces],
+        cell=[t.c[-1] for t in traces] if has_cell else None,
+    )

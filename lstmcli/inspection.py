@@ -60,14 +60,55 @@ def resolve_target(target: str, sets: list[str] | None = None) -> Target:
 
 
 def make_engine(t: Target, engine: str = "auto") -> Engine:
-    from lstmcli.engine import KerasEngine
+    """auto: a run directory runs on NumPy (no TensorFlow import), a config on Keras (its
+    weights come from Keras's seeded initialisers)."""
+    from lstmcli.engine import KerasEngine, NumpyEngine
 
+    if engine not in ("auto", "numpy", "keras"):
+        raise UsageError(f"--engine: expected auto, numpy or keras, got {engine!r}")
     if t.run is None:
+        if engine == "numpy":
+            raise UsageError(
+                f"{t.path}: --engine numpy runs a trained run directory; a config's seeded "
+                "weights come from Keras (use --engine auto or keras)"
+            )
         return KerasEngine.from_config(t.cfg)
-    return KerasEngine.from_file(t.cfg, t.run.model_path)
+    if engine == "keras":
+        return KerasEngine.from_file(t.cfg, t.run.model_path)
+    return NumpyEngine.from_file(t.cfg, t.run.model_path)
 
 
-def inspect(t: Target, texts: list[str] | None, *, layer: int = 0, engine: str = "auto") -> InspectResult:
+TOLERANCE = 1e-5
+
+
+def gate_steps(cell: str, vocab: tuple[str, ...], seqs: list[np.ndarray], traces: list[Any]) -> list[Any]:
+    """Per sequence, per timestep: the token and every gate and state, as lists per unit."""
+    names = {"lstm": ("i", "f", "g", "o", "c", "h"), "gru": ("z", "r", "hh", "h"), "simple_rnn": ("h",)}[cell]
+    out = []
+    for ids, tr in zip(seqs, traces, strict=True):
+        steps = []
+        for t, tok in enumerate(ids):
+            step: dict[str, Any] = {"token": vocab[int(tok)]}
+            for n in names:
+                step["g" if n == "hh" else n] = [float(v) for v in getattr(tr, n)[t]]
+            if cell != "lstm":
+                step["c"] = None
+            steps.append(step)
+        out.append(steps)
+    return out
+
+
+def inspect(
+    t: Target,
+    texts: list[str] | None,
+    *,
+    layer: int = 0,
+    engine: str = "auto",
+    gates: bool = False,
+    verify: bool = False,
+) -> InspectResult:
+    from lstmcli.engine import layer_traces, states_from_traces
+
     cfg = t.cfg
     seqs = encode_texts(cfg, texts, where="--input") if texts else config_sequences(cfg)
     eng = make_engine(t, engine)
@@ -75,7 +116,39 @@ def inspect(t: Target, texts: list[str] | None, *, layer: int = 0, engine: str =
     if not 0 <= layer < n_layers:
         raise UsageError(f"--layer: expected 0..{n_layers - 1}, got {layer}")
     vocab = vocab_of(cfg)
-    states = eng.layer_states(layer, seqs, cfg.model.return_sequences)
+    weights = [eng.layer_weights(n) for n in range(layer + 1)]
+    traces = (
+        layer_traces(cfg.model.cell, weights, vocab, seqs)
+        if (gates or verify or eng.name == "numpy")
+        else None
+    )
+    if eng.name == "numpy":
+        assert traces is not None
+        states = states_from_traces(traces, cfg.model.return_sequences)
+    else:
+        states = eng.layer_states(layer, seqs, cfg.model.return_sequences)
+    checked = None
+    if verify:
+        assert traces is not None
+        keras_eng = eng if eng.name == "keras" else make_engine(t, "keras")
+        reference = keras_eng.layer_states(layer, seqs, cfg.model.return_sequences)
+        mine = states_from_traces(traces, cfg.model.return_sequences)
+        diff = 0.0
+        for a_list, b_list in (
+            (mine.outputs, reference.outputs),
+            (mine.hidden, reference.hidden),
+            (mine.cell, reference.cell),
+        ):
+            if a_list is None or b_list is None:
+                continue
+            for a, b in zip(a_list, b_list, strict=True):
+                diff = max(diff, float(np.max(np.abs(a.astype(np.float64) - b))))
+        checked = {
+            "max_abs_diff": diff,
+            "tolerance": TOLERANCE,
+            "ok": diff <= TOLERANCE,
+            "compared": "NumPy equations (cell.py) vs Keras layer: outputs, hidden and cell state",
+        }
     return InspectResult(
         target=str(t.path),
         source=t.source,
@@ -90,4 +163,6 @@ def inspect(t: Target, texts: list[str] | None, *, layer: int = 0, engine: str =
         inputs=[[vocab.tokens[i] for i in s] for s in seqs],
         x=[vocab.one_hot(s) for s in seqs],
         states=states,
+        steps=gate_steps(cfg.model.cell, vocab.tokens, seqs, traces) if gates and traces else None,
+        verify=checked,
     )

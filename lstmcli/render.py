@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -21,8 +22,12 @@ SPARK = "▁▂▃▄▅▆▇█"
 def stdout_console() -> Console:
     from rich.console import Console
 
-    # Rich writes no escape codes when stdout is not a terminal, and honours NO_COLOR.
-    return Console(highlight=False)
+    # Rich writes no escape codes when stdout is not a terminal, and honours NO_COLOR. Piped
+    # output has no screen to fit: give wide tables (gates per unit) room instead of "…".
+    con = Console(highlight=False)
+    if not con.is_terminal and "COLUMNS" not in os.environ:
+        con = Console(highlight=False, width=240)
+    return con
 
 
 def stderr_console() -> Console:
@@ -235,3 +240,97 @@ def metrics_table(metrics: dict[str, float], history: list[dict[str, float]]) ->
         first = f"{series[0]:.4f}" if series else ""
         t.add_row(name, f"{value:.4f}", first, sparkline(series))
     return t
+
+
+# ---------------------------------------------------------------- gates and heatmaps
+
+
+def _diverging(v: float) -> str:
+    """Blue (-1) … white (0) … red (+1): for h, c and g, which live in [-1, 1]."""
+    v = max(-1.0, min(1.0, float(v)))
+    fade = int(255 * (1 - abs(v)))
+    rgb = (255, fade, fade) if v >= 0 else (fade, fade, 255)
+    return f"black on rgb({rgb[0]},{rgb[1]},{rgb[2]})"
+
+
+def _sequential(v: float) -> str:
+    """White (0) … green (1): for the sigmoid gates i, f, o (z, r), which live in [0, 1]."""
+    v = max(0.0, min(1.0, float(v)))
+    fade = int(255 * (1 - v))
+    return f"black on rgb({fade},{255 - int(90 * v)},{fade})"
+
+
+GATE_SCALE = {
+    "i": _sequential,
+    "f": _sequential,
+    "o": _sequential,
+    "z": _sequential,
+    "r": _sequential,
+    "g": _diverging,
+    "c": _diverging,
+    "h": _diverging,
+}
+
+
+def gate_tables(r: InspectResult, precision: int) -> list[RenderableType]:
+    """Per sequence: one row per timestep (token, then every gate and state per unit), coloured
+    on a sequential scale for gates in [0, 1] and a diverging one for values in [-1, 1]; then a
+    heatmap of h and c over time × units."""
+    from rich import box
+    from rich.table import Table
+    from rich.text import Text
+
+    items: list[RenderableType] = []
+    if not r.steps:
+        return items
+    keys = [k for k in r.steps[0][0] if k != "token" and r.steps[0][0][k] is not None]
+    legend = {
+        "lstm": "f_t = σ(W_xf x_t + W_hf h_t-1 + b_f), i_t = σ(…), g_t = tanh(…), o_t = σ(…); "
+        "c_t = f_t ⊙ c_t-1 + i_t ⊙ g_t; h_t = o_t ⊙ tanh(c_t)",
+        "gru": "z_t = σ(…), r_t = σ(…), g_t = tanh(W x_t + r_t ⊙ (U h_t-1 + b)); "
+        "h_t = z_t ⊙ h_t-1 + (1 - z_t) ⊙ g_t",
+        "simple_rnn": "h_t = tanh(W x_t + U h_t-1 + b)",
+    }[r.cell]
+    items.append(f"[bold]gates and states per timestep[/] ({r.cell}, layer {r.layer}): {legend}")
+    if r.cell != "lstm":
+        items.append(f"{r.cell} has no cell state: c is null")
+    for toks, steps in zip(r.inputs, r.steps, strict=True):
+        label = r.sep.join(toks)
+        t = Table(title=f"{label!r}: gates", title_justify="left", box=box.SIMPLE_HEAD, padding=(0, 1))
+        t.add_column("t", justify="right")
+        t.add_column("token")
+        for k in keys:
+            for u in range(r.units):
+                t.add_column(f"{k}{u}", justify="right")
+        for n, step in enumerate(steps):
+            cells: list[Any] = [str(n), step["token"]]
+            for k in keys:
+                for v in step[k]:
+                    cells.append(Text(_fmt(v, precision), style=GATE_SCALE.get(k, _diverging)(v)))
+            t.add_row(*cells)
+        items.append(t)
+        for k in ("h", "c"):
+            if k not in keys:
+                continue
+            hm = Table(
+                title=f"{label!r}: {k} over time × units (blue -1 … white 0 … red +1)",
+                title_justify="left",
+                show_lines=False,
+            )
+            hm.add_column("unit")
+            for n, step in enumerate(steps):
+                hm.add_column(f"{n} {step['token']}", justify="right")
+            for u in range(r.units):
+                hm.add_row(
+                    str(u), *(Text(_fmt(step[k][u], 2), style=_diverging(step[k][u])) for step in steps)
+                )
+            items.append(hm)
+    return items
+
+
+def verify_line(v: dict[str, Any]) -> str:
+    status = "[green]ok[/]" if v["ok"] else "[red]ABOVE TOLERANCE[/]"
+    return (
+        f"verify: largest difference NumPy vs Keras {v['max_abs_diff']:.3e} "
+        f"(tolerance {v['tolerance']:.0e}): {status}"
+    )
