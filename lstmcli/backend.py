@@ -114,6 +114,12 @@ def compile_model(model: Any, cfg: Config) -> None:
     )
 
 
+def load_model_for_training(path: Any) -> Any:
+    """Load a checkpoint with its optimizer state (safe mode: nothing in the file executes)."""
+    k = keras()
+    return k.models.load_model(path, safe_mode=True, compile=True)
+
+
 def load_model(path: Any) -> Any:
     """Load a saved model in safe mode (nothing in the file is executed)."""
     k = keras()

@@ -72,11 +72,17 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
+_state = {"quiet": False}
+
+
 @app.callback()
 def _main(
     version: Annotated[
         bool,
         typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="Only results and errors (for every command).")
     ] = False,
 ) -> None:
     """Train LSTM sequence models from YAML configs and look inside them.
@@ -84,6 +90,7 @@ def _main(
     Exit codes: 0 ok, 1 runtime failure, 2 usage / config / input error,
     3 requirement unmet, 130 interrupted.
     """
+    _state["quiet"] = quiet
 
 
 Json = Annotated[bool, typer.Option("--json", help="One JSON document on stdout, nothing else.")]
@@ -115,11 +122,12 @@ def _print(items: list[Any]) -> None:
 
 
 @app.command(
-    epilog="Example: [bold]lstmcli train configs/hello.yaml --out runs/hello[/]",
+    epilog="Examples: [bold]lstmcli train configs/hello.yaml --out runs/hello[/] · "
+    "[bold]lstmcli train --resume runs/hello[/]",
 )
 @handles_errors
 def train(
-    config: Annotated[Path, typer.Argument(help="YAML config file.", show_default=False)],
+    config: Annotated[Path | None, typer.Argument(help="YAML config file.", show_default=False)] = None,
     out: Annotated[
         Path | None,
         typer.Option("--out", "-o", help="Run directory [default: runs/<config-stem>-<time>]."),
@@ -127,9 +135,22 @@ def train(
     force: Annotated[
         bool, typer.Option("--force", help="Replace an existing non-empty run directory.")
     ] = False,
+    resume: Annotated[
+        Path | None,
+        typer.Option("--resume", help="Continue an interrupted run from its last checkpoint."),
+    ] = None,
     plot: Annotated[
         Path | None,
         typer.Option("--plot", help="Also save loss/accuracy curves to a PNG (needs lstmcli[plot])."),
+    ] = None,
+    require: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--require",
+            metavar="METRIC>=VALUE",
+            help="Quality gate on a final metric (>=, <=, >, <; repeatable): the run is saved, "
+            "then exit 3 if unmet.",
+        ),
     ] = None,
     sets: Sets = None,
     json_out: Json = False,
@@ -138,36 +159,51 @@ def train(
     """Train the model a config describes and write a run directory.
 
     The run directory holds model.keras, config.yaml (resolved), history.csv, metrics.json
-    and run.json.
+    and run.json; a checkpoint is saved every epoch, so an interrupted run (Ctrl-C, SIGTERM,
+    a crash) continues with --resume.
     """
     from lstmcli import config as config_mod
-    from lstmcli import runs
+    from lstmcli import gates, runs
+    from lstmcli.errors import UsageError
 
-    cfg = config_mod.load(config, sets)
+    if resume is not None:
+        if config is not None or out is not None or sets or force:
+            raise UsageError(
+                "--resume RUN_DIR takes the run's own config: give no CONFIG, --out, --set or --force with it"
+            )
+        cfg = runs.open_run(resume).config
+        run_dir = resume
+    elif config is None:
+        raise UsageError("expected a CONFIG file (or --resume RUN_DIR), got neither")
+    else:
+        cfg = config_mod.load(config, sets)
+        run_dir = out if out is not None else runs.default_run_dir(config)
+        runs.check_run_dir_free(run_dir, force)
+    reqs = [gates.parse(r) for r in require or []]
+    available = ["loss", "accuracy"]
+    if cfg.train.validation_split > 0:
+        available += ["val_loss", "val_accuracy"]
+    gates.check_names(reqs, available)
     if plot is not None:
         from lstmcli import plot as plot_mod
 
         plot_mod.require(plot)
-    run_dir = out if out is not None else runs.default_run_dir(config)
-    runs.prepare_run_dir(run_dir, force)
 
     from lstmcli import training
     from lstmcli.render import emit_json, metrics_table, stderr_console
 
+    prep = training.prepare(cfg)  # data errors surface here, before anything is written
+    if resume is None:
+        training.create_run_dir(prep, run_dir, force)
+    quiet = quiet or _state["quiet"]
     err = stderr_console()
     progress = None
     if err.is_terminal and not quiet and not json_out:
         progress = training.progress_callback(cfg.train.epochs, err)
-    try:
-        result = training.train(cfg, run_dir, progress=progress)
-    except BaseException:
-        # Nothing half-written: a run that did not finish leaves no directory behind.
-        import shutil
-
-        shutil.rmtree(run_dir, ignore_errors=True)
-        raise
+    result = training.train(prep, run_dir, progress=progress)
     if plot is not None:
         plot_mod.history_png(result.history, plot)
+    failed = gates.unmet(reqs, result.metrics)
     if json_out:
         emit_json(
             {
@@ -175,14 +211,27 @@ def train(
                 "metrics": result.metrics,
                 "epochs": result.epochs,
                 "wall_seconds": round(result.wall_seconds, 3),
+                "requirements": [
+                    {
+                        "requirement": r.text,
+                        "metric": r.metric,
+                        "value": result.metrics[r.metric],
+                        "met": r.holds(result.metrics[r.metric]),
+                    }
+                    for r in reqs
+                ],
             }
         )
-        return
-    _print([metrics_table(result.metrics, result.history)])
-    if not quiet:
-        err.print(f"run directory: {result.run_dir}", highlight=False, soft_wrap=True)
     else:
-        print(result.run_dir)
+        _print([metrics_table(result.metrics, result.history)])
+        if quiet:
+            print(result.run_dir)
+        else:
+            err.print(f"run directory: {result.run_dir}", highlight=False, soft_wrap=True)
+    if failed:
+        from lstmcli.errors import RequirementError
+
+        raise RequirementError("\n".join(failed))
 
 
 # ---------------------------------------------------------------- inspect
@@ -375,6 +424,65 @@ def config_schema(json_out: Json = True) -> None:
     from lstmcli.render import emit_json
 
     emit_json(config_mod.json_schema())
+
+
+@config_app.command("init", epilog="Example: [bold]lstmcli config init my.yaml && lstmcli train my.yaml[/]")
+@handles_errors
+def config_init(
+    path: Annotated[
+        Path, typer.Argument(help="Where to write it ('-' prints it).", show_default=True)
+    ] = Path("lstmcli.yaml"),
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing file.")] = False,
+) -> None:
+    """Write a commented starter config that trains as it is."""
+    from lstmcli import config as config_mod
+    from lstmcli import runs
+    from lstmcli.errors import UsageError
+
+    text = config_mod.STARTER
+    if str(path) == "-":
+        sys.stdout.write(text)
+        return
+    if path.exists() and not force:
+        raise UsageError(f"{path}: already exists; pass --force to replace it")
+    runs.write_text(path, text)
+    print(path)
+
+
+@app.command("runs", epilog="Example: [bold]lstmcli runs runs/ --json | jq '.runs[].metrics'[/]")
+@handles_errors
+def runs_cmd(
+    root: Annotated[Path, typer.Argument(help="Folder holding run directories.")] = Path("runs"),
+    json_out: Json = False,
+) -> None:
+    """A table of the runs under a folder: name, date, key config values, final metrics."""
+    from lstmcli import runs
+    from lstmcli.render import emit_json, runs_json, runs_table
+
+    found = runs.list_runs(root)
+    if json_out:
+        emit_json(runs_json(found))
+    else:
+        _print([runs_table(found, root)])
+
+
+@app.command(epilog="Example: [bold]lstmcli compare runs/a runs/b --json[/]")
+@handles_errors
+def compare(
+    run_a: Annotated[Path, typer.Argument(help="A run directory.", show_default=False)],
+    run_b: Annotated[Path, typer.Argument(help="Another run directory.", show_default=False)],
+    all_keys: Annotated[bool, typer.Option("--all", help="Show config keys that are the same too.")] = False,
+    json_out: Json = False,
+) -> None:
+    """Two runs side by side: configs and metrics, differences highlighted."""
+    from lstmcli import runs
+    from lstmcli.render import compare_tables, emit_json
+
+    result = runs.compare(run_a, run_b)
+    if json_out:
+        emit_json(result)
+    else:
+        _print(compare_tables(result, all_keys))
 
 
 def main() -> None:

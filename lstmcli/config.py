@@ -87,6 +87,9 @@ class TrainConfig(_Strict):
     steps_per_epoch: int | None = Field(None, ge=1, description="Cap on steps in one epoch.")
     shuffle: bool = Field(True, description="Shuffle the training sequences every epoch (by seed).")
     early_stopping: EarlyStoppingConfig = Field(default_factory=EarlyStoppingConfig)
+    checkpoint_every: int = Field(
+        1, ge=1, description="Save a resumable checkpoint every this many epochs (and at the end)."
+    )
 
 
 class Config(_Strict):
@@ -398,3 +401,35 @@ def _messages(e: ValidationError, data: dict[str, Any]) -> list[str]:
             continue
         msgs.append(f"{key}: {err['msg']}, got {_kind(value)}")
     return msgs
+
+
+STARTER = """\
+# lstmcli starter config: `lstmcli train THIS_FILE` trains it as it is.
+# Every key not written here takes its default: `lstmcli config show THIS_FILE` prints them all.
+# Editors can check this file: see "Editor support" in lstmcli's README.
+
+# The one-hot vocabulary: list order is the one-hot index. Quote tokens YAML would read as
+# booleans or numbers ("yes", "no", "on", "1").
+vocab: [h, e, l, o]
+
+# Timesteps of one sequence; every inline sequence must have exactly this many tokens.
+sequence_length: 5
+
+# Seeds Python, NumPy and TensorFlow together: same seed, same weights, same metrics.
+seed: 0
+
+model:
+  cell: lstm          # lstm | gru | simple_rnn
+  units: 8            # hidden size of each recurrent layer
+  num_layers: 1
+
+data:
+  # Inline sequences: a string is one token per character, or write a list of tokens.
+  sequences: [hello, eolll, lleel]
+
+train:
+  epochs: 200
+  batch_size: 3
+  learning_rate: 0.05
+  optimizer: adam     # adam | adamw | sgd | rmsprop | adagrad
+"""

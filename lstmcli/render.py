@@ -334,3 +334,95 @@ def verify_line(v: dict[str, Any]) -> str:
         f"verify: largest difference NumPy vs Keras {v['max_abs_diff']:.3e} "
         f"(tolerance {v['tolerance']:.0e}): {status}"
     )
+
+
+# ---------------------------------------------------------------- runs and compare
+
+RUN_KEYS = (
+    "model.cell",
+    "model.units",
+    "model.num_layers",
+    "train.epochs",
+    "train.batch_size",
+    "train.learning_rate",
+    "seed",
+)
+
+
+def runs_json(found: list[Any]) -> dict[str, Any]:
+    return {
+        "runs": [
+            {
+                "name": r.name,
+                "path": str(r.path),
+                "started": r.started,
+                "config": {k: r.config.get(k) for k in RUN_KEYS},
+                "metrics": r.metrics,
+            }
+            for r in found
+        ]
+    }
+
+
+def runs_table(found: list[Any], root: Any) -> RenderableType:
+    from rich.table import Table
+
+    t = Table(title=f"runs under {root} ({len(found)})", title_justify="left")
+    t.add_column("run")
+    t.add_column("started")
+    for k in RUN_KEYS:
+        t.add_column(k.split(".")[-1], justify="right")
+    names = sorted({m for r in found for m in r.metrics})
+    for m in names:
+        t.add_column(m, justify="right")
+    for r in found:
+        t.add_row(
+            r.name,
+            (r.started or "")[:19].replace("T", " "),
+            *(str(r.config.get(k, "")) for k in RUN_KEYS),
+            *(f"{r.metrics[m]:.4f}" if m in r.metrics else "" for m in names),
+        )
+    return t
+
+
+def _val(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:.6g}"
+    return "" if v is None else str(v)
+
+
+def compare_tables(result: dict[str, Any], all_keys: bool) -> list[RenderableType]:
+    from rich.markup import escape
+    from rich.table import Table
+
+    cfg = Table(title="config", title_justify="left")
+    cfg.add_column("key")
+    cfg.add_column(f"A {result['a']}")
+    cfg.add_column(f"B {result['b']}")
+    same = 0
+    for row in result["config"]:
+        if not row["differs"] and not all_keys:
+            same += 1
+            continue
+        style = "bold yellow" if row["differs"] else ""
+        marker = " ≠" if row["differs"] else ""
+        cfg.add_row(row["key"] + marker, escape(_val(row["a"])), escape(_val(row["b"])), style=style)
+    met = Table(title="metrics", title_justify="left")
+    met.add_column("metric")
+    met.add_column("A", justify="right")
+    met.add_column("B", justify="right")
+    met.add_column("B - A", justify="right")
+    for row in result["metrics"]:
+        d = row["delta"]
+        met.add_row(
+            row["name"],
+            _val(row["a"]),
+            _val(row["b"]),
+            "" if d is None else f"{d:+.6g}",
+            style="bold yellow" if d else "",
+        )
+    items: list[RenderableType] = [cfg]
+    if same and not all_keys:
+        items.append(f"({same} config keys are the same; --all shows them)")
+    items.append(met)
+    return items

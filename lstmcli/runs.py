@@ -6,7 +6,6 @@ import csv
 import io
 import json
 import os
-import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -40,10 +39,17 @@ def atomic_path(final: Path) -> Iterator[Path]:
         yield tmp
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual permissions
         os.replace(tmp, final)
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def write_text(final: Path, text: str) -> None:
@@ -93,17 +99,12 @@ def default_run_dir(config_path: Path, root: Path = Path("runs")) -> Path:
     return out
 
 
-def prepare_run_dir(path: Path, force: bool) -> None:
-    """Refuse to overwrite a non-empty directory unless forced; then make it exist, empty."""
+def check_run_dir_free(path: Path, force: bool) -> None:
+    """A non-empty directory is never overwritten unless forced (exit 2)."""
     if path.exists() and not path.is_dir():
         raise UsageError(f"{path}: expected a run directory, got a file")
-    if path.is_dir() and any(path.iterdir()):
-        if not force:
-            raise UsageError(
-                f"{path}: directory exists and is not empty; choose another --out or pass --force"
-            )
-        shutil.rmtree(path)
-    path.mkdir(parents=True, exist_ok=True)
+    if path.is_dir() and any(path.iterdir()) and not force:
+        raise UsageError(f"{path}: directory exists and is not empty; choose another --out or pass --force")
 
 
 @dataclass
@@ -153,3 +154,86 @@ def open_run(path: str | Path) -> Run:
     except ConfigError as e:
         raise RunDirError(e.message) from None
     return Run(p, cfg)
+
+
+def read_json_file(p: Path) -> dict[str, Any]:
+    if not p.exists():
+        return {}
+    try:
+        data = json.loads(p.read_text(encoding="utf-8"))
+    except ValueError as e:
+        raise RunDirError(f"{p}: expected JSON, got invalid JSON: {e}") from None
+    if not isinstance(data, dict):
+        raise RunDirError(f"{p}: expected a JSON object, got {type(data).__name__}")
+    return data
+
+
+def flatten(data: Any, prefix: str = "") -> dict[str, Any]:
+    """Nested config → {"model.units": 2, ...}; lists stay values."""
+    if isinstance(data, dict):
+        out: dict[str, Any] = {}
+        for k, v in data.items():
+            out.update(flatten(v, f"{prefix}{k}."))
+        return out
+    return {prefix[:-1]: data}
+
+
+@dataclass
+class RunSummary:
+    name: str
+    path: Path
+    started: str | None
+    config: dict[str, Any]
+    metrics: dict[str, float]
+    record: dict[str, Any]
+
+
+def summarize(path: Path) -> RunSummary:
+    run = open_run(path)
+    record = read_json_file(path / RUN)
+    return RunSummary(
+        name=path.name,
+        path=path,
+        started=record.get("started"),
+        config=flatten(run.config.to_dict()),
+        metrics=run.metrics(),
+        record=record,
+    )
+
+
+def list_runs(root: Path) -> list[RunSummary]:
+    """Every complete run directory directly under `root` (or `root` itself), oldest first."""
+    if not root.exists():
+        raise UsageError(f"{root}: no such directory")
+    if not root.is_dir():
+        raise UsageError(f"{root}: expected a directory of runs, got a file")
+    candidates = [root] if is_run_dir(root) else sorted(p for p in root.iterdir() if is_run_dir(p))
+    found = []
+    for p in candidates:
+        try:
+            found.append(summarize(p))
+        except RunDirError:
+            continue  # an unreadable run is skipped in a listing; `compare` names the problem
+    return sorted(found, key=lambda r: (r.started or "", r.name))
+
+
+def compare(a: Path, b: Path) -> dict[str, Any]:
+    """Configs and metrics of two runs side by side, with what differs."""
+    for p in (a, b):
+        if not is_run_dir(p):
+            raise RunDirError(
+                f"{p}: not a run directory (expected {CONFIG} and {MODEL} inside)"
+                if p.is_dir()
+                else f"{p}: no such run directory"
+            )
+    ra, rb = summarize(a), summarize(b)
+    config = []
+    for key in sorted(set(ra.config) | set(rb.config)):
+        va, vb = ra.config.get(key), rb.config.get(key)
+        config.append({"key": key, "a": va, "b": vb, "differs": va != vb})
+    metrics = []
+    for name in sorted(set(ra.metrics) | set(rb.metrics)):
+        ma, mb = ra.metrics.get(name), rb.metrics.get(name)
+        delta = mb - ma if isinstance(ma, (int, float)) and isinstance(mb, (int, float)) else None
+        metrics.append({"name": name, "a": ma, "b": mb, "delta": delta})
+    return {"a": str(a), "b": str(b), "config": config, "metrics": metrics}

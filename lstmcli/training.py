@@ -1,10 +1,11 @@
-"""Train a model from a config and write its run directory."""
+"""Train a model from a config: the fit loop, checkpoints, resume, signals, the run directory."""
 
 from __future__ import annotations
 
 import math
 import os
 import platform
+import signal
 import sys
 import time
 from dataclasses import dataclass, field
@@ -14,7 +15,10 @@ from typing import Any
 
 from lstmcli import __version__, backend, runs
 from lstmcli.config import Config, dump_yaml
-from lstmcli.data import training_data, vocab_of
+from lstmcli.data import TrainingData, training_data, vocab_of
+from lstmcli.errors import Interrupted, LstmcliError, UsageError
+
+CHECKPOINT = "checkpoint.json"
 
 
 @dataclass
@@ -24,6 +28,19 @@ class TrainResult:
     history: list[dict[str, float]] = field(default_factory=list)
     epochs: int = 0
     wall_seconds: float = 0.0
+
+
+@dataclass
+class Prepared:
+    """Everything checked and loaded before a run directory is touched."""
+
+    cfg: Config
+    data: TrainingData
+
+
+def prepare(cfg: Config) -> Prepared:
+    """Read and check the data first: bad input fails before anything is written."""
+    return Prepared(cfg, training_data(cfg))
 
 
 def _cpu_model() -> str:
@@ -37,7 +54,29 @@ def _cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def _dataset(inputs: Any, targets: Any, vocab_size: int, batch: int, shuffle: bool, seed: int) -> Any:
+# ---------------------------------------------------------------- data pipeline
+
+
+@dataclass
+class Pipeline:
+    steps: int  # steps of one epoch
+    val_steps: int | None
+    tokens_per_epoch: int
+    _make_train: Any
+    val: Any
+
+    def train(self, skip_steps: int = 0) -> Any:
+        """The training batches, `skip_steps` batches in: the seeded shuffle order of every epoch
+        is a fixed sequence, so a resumed run sees exactly the batches an unbroken run would.
+
+        A new dataset each call: a second iterator over the *same* dataset object would draw
+        other shuffle orders (its seed generator has moved on).
+        """
+        ds = self._make_train()
+        return ds.skip(skip_steps) if skip_steps else ds
+
+
+def _pipeline(cfg: Config, data: TrainingData) -> Pipeline:
     """Ids stay ids in memory; the one-hot is made per batch in the input pipeline.
 
     The dataset repeats forever and fit() is told the steps of an epoch: Keras then keeps one
@@ -46,90 +85,285 @@ def _dataset(inputs: Any, targets: Any, vocab_size: int, batch: int, shuffle: bo
     """
     import tensorflow as tf
 
-    ds = tf.data.Dataset.from_tensor_slices((inputs, targets))
-    if shuffle:
-        ds = ds.shuffle(len(inputs), seed=seed, reshuffle_each_iteration=True)
-    ds = ds.batch(batch).repeat().map(lambda x, y: (tf.one_hot(x, vocab_size), y))
-    return ds.prefetch(tf.data.AUTOTUNE)
-
-
-def train(cfg: Config, out: Path, *, progress: Any = None) -> TrainResult:
-    """Fit the model the config describes and write `out` (which the caller has prepared).
-
-    `progress` is a Keras callback that reports epochs (the CLI passes a rich progress bar);
-    nothing here prints.
-    """
-    started = datetime.now(UTC)
-    t0 = time.perf_counter()
-    data = training_data(cfg)
-    k = backend.keras()
-    backend.set_seed(cfg.seed)
-    model = backend.build_model(cfg)
-    backend.compile_model(model, cfg)
-
     v = vocab_of(cfg).size
     tr = cfg.train
-    steps = tr.steps_per_epoch
-    full_epoch = -(-len(data.inputs) // tr.batch_size)
-    steps = min(steps, full_epoch) if steps else full_epoch
-    ds = _dataset(data.inputs, data.targets, v, tr.batch_size, tr.shuffle, cfg.seed)
-    val = None
-    val_steps = None
+
+    def batches(inputs: Any, targets: Any, shuffle: bool) -> Any:
+        ds = tf.data.Dataset.from_tensor_slices((inputs, targets))
+        if shuffle:
+            ds = ds.shuffle(len(inputs), seed=cfg.seed, reshuffle_each_iteration=True)
+        ds = ds.batch(tr.batch_size).repeat().map(lambda x, y: (tf.one_hot(x, v), y))
+        return ds.prefetch(tf.data.AUTOTUNE)
+
+    full = -(-len(data.inputs) // tr.batch_size)
+    steps = min(tr.steps_per_epoch, full) if tr.steps_per_epoch else full
+    val = val_steps = None
     if data.val_inputs is not None:
-        val = _dataset(data.val_inputs, data.val_targets, v, tr.batch_size, False, cfg.seed)
+        val = batches(data.val_inputs, data.val_targets, False)
         val_steps = -(-len(data.val_inputs) // tr.batch_size)
-
-    tokens_per_epoch = int(data.inputs.size) * steps // full_epoch
-    timer = _epoch_timer(tokens_per_epoch)
-    callbacks: list[Any] = [timer, k.callbacks.TerminateOnNaN()]
-    if tr.early_stopping.patience and val is not None:
-        callbacks.append(
-            k.callbacks.EarlyStopping(
-                monitor="val_loss", patience=tr.early_stopping.patience, restore_best_weights=True
-            )
-        )
-    if progress is not None:
-        callbacks.append(progress)
-
-    # Write the resolved config first: the run directory says what it is from the start.
-    runs.write_text(out / runs.CONFIG, dump_yaml(cfg))
-    hist = model.fit(
-        ds,
-        epochs=tr.epochs,
-        steps_per_epoch=steps,
-        validation_data=val,
-        validation_steps=val_steps,
-        shuffle=False,  # the dataset shuffles itself, by seed
-        callbacks=callbacks,
-        verbose=0,
+    return Pipeline(
+        steps=steps,
+        val_steps=val_steps,
+        tokens_per_epoch=int(data.inputs.size) * steps // full,
+        _make_train=lambda: batches(data.inputs, data.targets, tr.shuffle),
+        val=val,
     )
-    rows = []
-    for epoch in range(len(hist.epoch)):
-        row: dict[str, float] = {"epoch": epoch + 1}
-        for name, values in hist.history.items():
-            row[name] = float(values[epoch])
-        row["seconds"] = timer.seconds[epoch]
-        row["tokens_per_second"] = timer.rates[epoch]
-        rows.append(row)
-    last = rows[-1] if rows else {}
-    if any(not math.isfinite(last.get(m, 0.0)) for m in ("loss", "val_loss")):
-        from lstmcli.errors import LstmcliError
 
+
+# ---------------------------------------------------------------- checkpoint state
+
+
+@dataclass
+class State:
+    """What a checkpoint records beside model.keras (which holds weights and optimizer state)."""
+
+    epoch: int = 0  # complete epochs
+    step: int = 0  # batches done in the next epoch (an interrupted epoch)
+    history: list[dict[str, float]] = field(default_factory=list)  # kept in history.csv
+    best_val_loss: float | None = None
+    best_epoch: int | None = None
+    wait: int = 0
+    finished: bool = False
+    started: str = ""
+    wall_seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        # The history lives in history.csv (written with each checkpoint), not here: rewriting
+        # a growing JSON list every epoch would make long runs quadratic.
+        return {k: v for k, v in self.__dict__.items() if k != "history"}
+
+    @classmethod
+    def read(cls, run_dir: Path) -> State:
+        data = runs.read_json_file(run_dir / CHECKPOINT)
+        if not data:
+            raise UsageError(f"{run_dir}: no {CHECKPOINT}: not a run lstmcli can resume")
+        try:
+            state = cls(**data)
+        except TypeError:
+            raise UsageError(f"{run_dir / CHECKPOINT}: not a checkpoint this lstmcli wrote") from None
+        rows = runs.Run(run_dir, None).history()  # type: ignore[arg-type]
+        state.history = [r for r in rows if r.get("epoch", 0) <= state.epoch]
+        return state
+
+
+def _save_checkpoint(model: Any, run_dir: Path, state: State) -> None:
+    # Order matters for a crash at any moment: the model first, then the state that points at it.
+    # A state one epoch behind its model only repeats an epoch on resume; never the reverse.
+    runs.write_with(run_dir / runs.MODEL, lambda p: model.save(p), suffix=".keras")
+    runs.write_history(run_dir / runs.HISTORY, state.history)
+    runs.write_json(run_dir / CHECKPOINT, state.to_dict())
+
+
+def create_run_dir(prep: Prepared, out: Path, force: bool) -> None:
+    """Make `out` hold config.yaml, an untrained model.keras and checkpoint.json, all at once.
+
+    Built in a temporary sibling folder and renamed into place, so from the moment the run
+    directory exists it holds a loadable model and can be resumed.
+    """
+    import shutil
+    import tempfile
+
+    runs.check_run_dir_free(out, force)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    try:
+        cfg = prep.cfg
+        runs.write_text(tmp / runs.CONFIG, dump_yaml(cfg))
+        backend.set_seed(cfg.seed)
+        model = backend.build_model(cfg)
+        backend.compile_model(model, cfg)
+        model.optimizer.build(model.trainable_variables)  # so model.keras carries its slots
+        state = State(started=datetime.now(UTC).isoformat(timespec="seconds"))
+        _save_checkpoint(model, tmp, state)
+        if out.exists():
+            trash = out.with_name(f".{out.name}.old")
+            shutil.rmtree(trash, ignore_errors=True)
+            os.replace(out, trash)
+            os.replace(tmp, out)
+            shutil.rmtree(trash, ignore_errors=True)
+        else:
+            os.replace(tmp, out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+# ---------------------------------------------------------------- the loop
+
+
+class _Signals:
+    """SIGINT/SIGTERM ask training to stop after the current batch (then a checkpoint is saved);
+    a second signal interrupts at once."""
+
+    def __init__(self) -> None:
+        self.received: int | None = None
+        self._old: dict[int, Any] = {}
+
+    def __enter__(self) -> _Signals:
+        import threading
+
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._old[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.received is not None:
+            raise KeyboardInterrupt
+        self.received = signum
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+
+
+def _callback(model: Any, run_dir: Path, state: State, cfg: Config, pipe: Pipeline, sig: _Signals) -> Any:
+    k = backend.keras()
+    every = cfg.train.checkpoint_every
+    patience = cfg.train.early_stopping.patience
+
+    class Checkpointer(k.callbacks.Callback):  # type: ignore[misc,name-defined]
+        """Per-epoch bookkeeping: history row, early stopping, atomic checkpoint, signals, NaN."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.nan_at: tuple[int, int] | None = None
+            self.interrupted = False
+            self._t = 0.0
+            self._first_step = state.step
+
+        def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
+            self._t = time.perf_counter()
+
+        def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
+            loss = (logs or {}).get("loss")
+            if loss is not None and not math.isfinite(float(loss)):
+                self.nan_at = (state.epoch + 1, batch + 1)
+                self.model.stop_training = True
+            elif sig.received is not None:
+                # Record the batches done in this epoch: resume skips exactly those.
+                state.step = self._first_step + batch + 1
+                self.interrupted = True
+                self.model.stop_training = True
+
+        def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+            if self.nan_at is not None:
+                return  # never checkpoint a model whose loss went NaN: keep the last good one
+            if self.interrupted and state.step < pipe.steps:
+                _save_checkpoint(self.model, run_dir, state)  # mid-epoch: resume skips state.step
+                return
+            dt = time.perf_counter() - self._t
+            done_steps = pipe.steps - self._first_step
+            row: dict[str, float] = {"epoch": epoch + 1}
+            row.update({name: float(v) for name, v in (logs or {}).items()})
+            row["seconds"] = round(dt, 6)
+            row["tokens_per_second"] = (
+                round(pipe.tokens_per_epoch * done_steps / pipe.steps / dt, 1) if dt > 0 else 0.0
+            )
+            self._first_step = 0
+            state.history.append(row)
+            state.epoch = epoch + 1
+            state.step = 0
+            save = state.epoch % every == 0 or state.epoch == cfg.train.epochs or self.interrupted
+            if patience and "val_loss" in row:
+                if state.best_val_loss is None or row["val_loss"] < state.best_val_loss:
+                    state.best_val_loss, state.best_epoch, state.wait = row["val_loss"], state.epoch, 0
+                    # The best model so far, kept for the end of training.
+                    runs.write_with(run_dir / BEST, lambda p: self.model.save(p), suffix=".keras")
+                else:
+                    state.wait += 1
+                    if state.wait >= patience:
+                        self.model.stop_training = True
+                        save = True
+            if save:
+                _save_checkpoint(self.model, run_dir, state)
+
+    return Checkpointer()
+
+
+BEST = "best.keras"
+
+
+def train(prep: Prepared, run_dir: Path, *, progress: Any = None, resume: bool = False) -> TrainResult:
+    """Fit the model the config describes into `run_dir` (made by `create_run_dir`), from its
+    last checkpoint. `progress` is a Keras callback reporting epochs; nothing here prints."""
+    t0 = time.perf_counter()
+    cfg = prep.cfg
+    state = State.read(run_dir)
+    if state.finished:
+        raise UsageError(f"{run_dir}: training is already complete ({state.epoch} epochs)")
+    backend.keras()
+    # Seeds again on resume too: the data order comes from the skip below, not from RNG state.
+    backend.set_seed(cfg.seed)
+    pipe = _pipeline(cfg, prep.data)
+    try:
+        model = backend.load_model_for_training(run_dir / runs.MODEL)
+    except Exception as e:
+        raise LstmcliError(f"{run_dir / runs.MODEL}: cannot resume from it: {e}") from None
+
+    with _Signals() as sig:
+        cb = _callback(model, run_dir, state, cfg, pipe, sig)
+        callbacks = [cb] + ([progress] if progress is not None else [])
+        if state.step:
+            # Finish the interrupted epoch first (its remaining batches), then the rest.
+            model.fit(
+                pipe.train(state.epoch * pipe.steps + state.step),
+                epochs=state.epoch + 1,
+                initial_epoch=state.epoch,
+                steps_per_epoch=pipe.steps - state.step,
+                validation_data=pipe.val,
+                validation_steps=pipe.val_steps,
+                shuffle=False,
+                callbacks=callbacks,
+                verbose=0,
+            )
+        if not (cb.nan_at or cb.interrupted or model.stop_training) and state.epoch < cfg.train.epochs:
+            model.fit(
+                pipe.train(state.epoch * pipe.steps),
+                epochs=cfg.train.epochs,
+                initial_epoch=state.epoch,
+                steps_per_epoch=pipe.steps,
+                validation_data=pipe.val,
+                validation_steps=pipe.val_steps,
+                shuffle=False,  # the dataset shuffles itself, by seed
+                callbacks=callbacks,
+                verbose=0,
+            )
+    state.wall_seconds = round(state.wall_seconds + time.perf_counter() - t0, 3)
+    if cb.nan_at is not None:
+        epoch, step = cb.nan_at
         raise LstmcliError(
-            f"training stopped at epoch {len(rows)}: the loss became {last.get('loss')}; "
-            "lower train.learning_rate"
+            f"training stopped: the loss became NaN or infinite at epoch {epoch}, step {step}; "
+            f"{run_dir} keeps the last good checkpoint (epoch {state.epoch}). "
+            "Lower train.learning_rate and resume or retrain."
         )
-    metrics = {name: last[name] for name in hist.history if name in last}
+    if cb.interrupted:
+        name = signal.Signals(sig.received).name if sig.received else "a signal"
+        raise Interrupted(
+            f"stopped by {name} at epoch {state.epoch + (1 if state.step else 0)}; checkpoint saved. "
+            f"Resume with: lstmcli train --resume {run_dir}"
+        )
+    return _finish(model, run_dir, state, cfg)
 
-    runs.write_with(out / runs.MODEL, lambda p: model.save(p), suffix=".keras")
-    runs.write_history(out / runs.HISTORY, rows)
-    runs.write_json(out / runs.METRICS, metrics)
-    wall = time.perf_counter() - t0
+
+def _finish(model: Any, run_dir: Path, state: State, cfg: Config) -> TrainResult:
     import numpy as np
     import tensorflow as tf
 
+    k = backend.keras()
+    best = run_dir / BEST
+    pick = state.history[-1] if state.history else {}
+    if cfg.train.early_stopping.patience and state.best_epoch is not None and best.exists():
+        # Early stopping keeps the best model, and reports the metrics of the model it keeps.
+        os.replace(best, run_dir / runs.MODEL)
+        pick = state.history[state.best_epoch - 1]
+    else:
+        runs.write_with(run_dir / runs.MODEL, lambda p: model.save(p), suffix=".keras")
+    metrics = {name: pick[name] for name in ("loss", "accuracy", "val_loss", "val_accuracy") if name in pick}
+    runs.write_history(run_dir / runs.HISTORY, state.history)
+    runs.write_json(run_dir / runs.METRICS, metrics)
+    last = state.history[-1] if state.history else {}
     runs.write_json(
-        out / runs.RUN,
+        run_dir / runs.RUN,
         {
             "lstmcli": __version__,
             "python": platform.python_version(),
@@ -137,41 +371,23 @@ def train(cfg: Config, out: Path, *, progress: Any = None) -> TrainResult:
             "tensorflow": tf.__version__,
             "keras": k.__version__,
             "seed": cfg.seed,
-            "started": started.isoformat(timespec="seconds"),
+            "started": state.started,
             "finished": datetime.now(UTC).isoformat(timespec="seconds"),
-            "wall_seconds": round(wall, 3),
-            "epochs": len(rows),
+            "wall_seconds": state.wall_seconds,
+            "epochs": state.epoch,
+            "best_epoch": state.best_epoch,
+            "stopped_early": state.epoch < cfg.train.epochs,
             "config_sha256": cfg.digest(),
             "cpu": _cpu_model(),
             "cpu_count": os.cpu_count(),
             "platform": platform.platform(),
-            "command": sys.argv,
+            "command": [Path(sys.argv[0]).name, *sys.argv[1:]],
             "train_tokens_per_second": last.get("tokens_per_second"),
         },
     )
-    return TrainResult(out, metrics, rows, len(rows), wall)
-
-
-def _epoch_timer(tokens_per_epoch: int) -> Any:
-    """A Keras callback recording wall seconds and tokens per second of each epoch."""
-    k = backend.keras()
-
-    class EpochTimer(k.callbacks.Callback):  # type: ignore[misc,name-defined]
-        def __init__(self) -> None:
-            super().__init__()
-            self.seconds: list[float] = []
-            self.rates: list[float] = []
-            self._t = 0.0
-
-        def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
-            self._t = time.perf_counter()
-
-        def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
-            dt = time.perf_counter() - self._t
-            self.seconds.append(round(dt, 6))
-            self.rates.append(round(tokens_per_epoch / dt, 1) if dt > 0 else 0.0)
-
-    return EpochTimer()
+    state.finished = True
+    runs.write_json(run_dir / CHECKPOINT, state.to_dict())
+    return TrainResult(run_dir, metrics, state.history, state.epoch, state.wall_seconds)
 
 
 def progress_callback(epochs: int, console: Any) -> Any:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from conftest import HELLO, invoke, run_json
 
 GOOD = yaml.safe_load(HELLO.read_text())

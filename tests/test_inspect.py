@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+
 from conftest import HELLO, invoke, run_json
 
 ONE_HOT = {"h": [1, 0, 0, 0], "e": [0, 1, 0, 0], "l": [0, 0, 1, 0], "o": [0, 0, 0, 1]}

@@ -7,6 +7,7 @@ import json
 
 import numpy as np
 import pytest
+
 from conftest import HELLO, invoke, run_json
 
 

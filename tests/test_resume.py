@@ -1,0 +1,146 @@
+"""Checkpoints, --resume, SIGINT/SIGTERM (exit 130), NaN losses, and SIGKILL at random moments."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import HELLO, invoke, run_json
+from test_determinism import _weights_sha256
+
+# Three steps an epoch (batch 1), so a signal usually lands mid-epoch.
+SETS = ["--set", "train.batch_size=1", "--set", "train.epochs=60", "--set", "train.checkpoint_every=1"]
+
+
+def _start(out: Path, *extra: str) -> subprocess.Popen:
+    cmd = [sys.executable, "-m", "lstmcli", "train", str(HELLO), "--out", str(out), *SETS, *extra]
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _wait_for_epoch(out: Path, proc: subprocess.Popen, epoch: int, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.communicate()
+        try:
+            if json.loads((out / "checkpoint.json").read_text())["epoch"] >= epoch:
+                return
+        except (FileNotFoundError, ValueError):
+            pass
+        time.sleep(0.05)
+    proc.kill()
+    raise AssertionError("training made no progress")
+
+
+@pytest.fixture(scope="module")
+def unbroken(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("unbroken") / "run"
+    result = invoke(_runner(), "train", HELLO, "--out", out, *SETS, "--json")
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def _runner():
+    from typer.testing import CliRunner
+
+    return CliRunner()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_signal_saves_a_checkpoint_and_resume_is_bit_identical(runner, tmp_path, unbroken, sig) -> None:
+    out = tmp_path / "run"
+    proc = _start(out)
+    _wait_for_epoch(out, proc, 3)
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert f"Resume with: lstmcli train --resume {out}" in err
+    assert "Traceback" not in err
+    state = json.loads((out / "checkpoint.json").read_text())
+    assert not state["finished"] and state["epoch"] < 60
+    assert not (out / "metrics.json").exists()
+    r = run_json(runner, "train", "--resume", out)
+    assert r["epochs"] == 60
+    assert _weights_sha256(out / "model.keras") == _weights_sha256(unbroken / "model.keras")
+    a = json.loads((out / "metrics.json").read_text())
+    b = json.loads((unbroken / "metrics.json").read_text())
+    assert a == pytest.approx(b, abs=1e-6)
+    assert len((out / "history.csv").read_text().splitlines()) == 61
+    again = invoke(runner, "train", "--resume", out)
+    assert again.exit_code == 2 and "already complete" in again.stderr
+
+
+def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(runner, tmp_path, monkeypatch) -> None:
+    import keras
+    import tensorflow as tf
+
+    from lstmcli import backend
+
+    def poisoned_compile(model, cfg):
+        base = keras.losses.SparseCategoricalCrossentropy()
+
+        def loss(y, p):  # finite for 20 steps, then NaN
+            value = base(y, p)
+            return tf.where(model.optimizer.iterations >= 20, tf.constant(float("nan")), value)
+
+        model.compile(optimizer=backend.make_optimizer(cfg), loss=loss, metrics=["accuracy"])
+
+    def load_poisoned(path):
+        model = keras.models.load_model(path, compile=False)
+        poisoned_compile(model, load_poisoned.cfg)
+        return model
+
+    from lstmcli.config import load
+
+    load_poisoned.cfg = load(HELLO)
+    monkeypatch.setattr(backend, "compile_model", poisoned_compile)
+    monkeypatch.setattr(backend, "load_model_for_training", load_poisoned)
+    out = tmp_path / "run"
+    result = invoke(runner, "train", HELLO, "--out", out, *SETS)
+    assert result.exit_code == 1
+    assert "the loss became NaN or infinite at epoch 7, step 3" in result.stderr
+    assert "keeps the last good checkpoint (epoch 6)" in result.stderr
+    state = json.loads((out / "checkpoint.json").read_text())
+    assert state["epoch"] == 6
+    model = keras.models.load_model(out / "model.keras", compile=False)
+    assert all(bool(tf.reduce_all(tf.math.is_finite(w))) for w in model.weights)
+
+
+def test_resume_errors(runner, tmp_path, hello_run) -> None:
+    r = invoke(runner, "train", HELLO, "--resume", hello_run)
+    assert r.exit_code == 2 and "give no CONFIG" in r.stderr
+    r = invoke(runner, "train", "--resume", tmp_path / "nope")
+    assert r.exit_code == 2 and "no such run directory" in r.stderr
+    r = invoke(runner, "train")
+    assert r.exit_code == 2 and "expected a CONFIG file" in r.stderr
+
+
+@pytest.mark.slow
+def test_sigkill_at_random_moments_leaves_a_loadable_resumable_run(runner, tmp_path) -> None:
+    import keras
+
+    rng = random.Random(1234)
+    for n in range(3):
+        out = tmp_path / f"run{n}"
+        proc = _start(out, "--set", "train.epochs=400")
+        deadline = time.monotonic() + 120
+        while not out.exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(rng.uniform(0.0, 3.0))
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        # The run directory appears whole (built aside, renamed into place): a loadable model.
+        keras.models.load_model(out / "model.keras")
+        state = json.loads((out / "checkpoint.json").read_text())
+        assert not state["finished"], "killed too late to test anything"
+        assert not (out / "metrics.json").exists()
+        r = run_json(runner, "train", "--resume", out)
+        assert r["epochs"] == 400
+        keras.models.load_model(out / "model.keras")
