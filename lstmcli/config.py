@@ -432,4 +432,5 @@ train:
   batch_size: 3
   learning_rate: 0.05
   optimizer: adam     # adam | adamw | sgd | rmsprop | adagrad
+  checkpoint_every: 20  # epochs between resumable checkpoints (default 1: every epoch)
 """

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -21,7 +22,9 @@ SETS = ["--set", "train.batch_size=1", "--set", "train.epochs=60", "--set", "tra
 
 
 def _start(out: Path, *extra: str) -> subprocess.Popen:
-    cmd = [sys.executable, "-m", "lstmcli", "train", str(HELLO), "--out", str(out), *SETS, *extra]
+    # The real console script, so exit codes are checked as users see them.
+    exe = shutil.which("lstmcli", path=str(Path(sys.executable).parent)) or "lstmcli"
+    cmd = [exe, "train", str(HELLO), "--out", str(out), *SETS, *extra]
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 

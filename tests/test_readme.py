@@ -1,0 +1,41 @@
+"""The README stays true: its CI example runs as written, and its commands exist."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT
+
+README = (ROOT / "README.md").read_text()
+
+
+def test_ci_example_runs_as_written(tmp_path) -> None:
+    block = re.search(r"<!-- ci-example -->\n```sh\n(.*?)```", README, re.S)
+    assert block, "README lost its CI example"
+    if shutil.which("jq") is None:
+        pytest.skip("jq is not installed (.ci/run installs it)")
+    (tmp_path / "configs").symlink_to(ROOT / "configs")
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    done = subprocess.run(
+        ["bash", "-c", block.group(1)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "accuracy: 1" in done.stdout
+
+
+def test_every_lstmcli_subcommand_in_the_readme_exists(runner) -> None:
+    from conftest import invoke
+
+    code = "\n".join(re.findall(r"```(?:sh|console)\n(.*?)```", README, re.S))
+    used = set(re.findall(r"lstmcli ((?:config )?[a-z]+)", code))
+    assert {"train", "inspect", "predict", "runs", "compare", "config show"} <= used, used
+    for words in used:
+        result = invoke(runner, *words.split(), "--help")
+        assert result.exit_code == 0, words
