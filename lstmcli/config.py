@@ -5,11 +5,21 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+from collections import Counter
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from lstmcli.errors import ConfigError, UsageError
 
@@ -37,26 +47,38 @@ class ModelConfig(_Strict):
 
 
 class DataConfig(_Strict):
-    """Where the training sequences come from."""
+    """Where the training sequences come from.
+
+    Inline `sequences` are each exactly `sequence_length` tokens (inputs seq[:-1], targets
+    seq[1:]). Files are cut into sliding windows of `sequence_length + 1` tokens, `stride` apart
+    (inputs window[:-1], targets window[1:]); in a `sequences_file` every line is its own document
+    and windows never cross lines.
+    """
 
     sequences: list[str | list[str]] | None = Field(
         None,
         description="Inline sequences: a string (one token per character) or a list of tokens.",
     )
     text_file: Path | None = Field(
-        None, strict=False, description="UTF-8 text corpus (relative to the config)."
+        None,
+        strict=False,
+        description="UTF-8 text corpus (relative to the config), cut into sliding windows.",
     )
     sequences_file: Path | None = Field(
-        None, strict=False, description="JSON Lines file: one string or list of tokens per line."
+        None,
+        strict=False,
+        description="JSON Lines file: one string or list of tokens per line; each line is a "
+        "document and windows never cross lines.",
     )
     tokens: Literal["char", "word"] = Field(
         "char", description="How text is split into tokens: characters or whitespace words."
     )
     unknown: str = Field(
         "error",
-        description="A token outside the vocabulary: error, skip, or a vocabulary token to use.",
+        description="A token outside the vocabulary, in the data or in input texts: error, skip, "
+        "or a vocabulary token to use instead (with vocab: auto, that token joins the vocabulary).",
     )
-    stride: int = Field(1, ge=1, description="Step between sliding windows over files.")
+    stride: int = Field(1, ge=1, description="Tokens between the starts of two sliding windows over a file.")
 
     @model_validator(mode="after")
     def _one_source(self) -> DataConfig:
@@ -90,12 +112,65 @@ class TrainConfig(_Strict):
     checkpoint_every: int = Field(
         1, ge=1, description="Save a resumable checkpoint every this many epochs (and at the end)."
     )
+    distribute: Literal["none", "mirrored", "multi_worker"] = Field(
+        "none",
+        description="tf.distribute: none, mirrored (the devices of one host) or multi_worker "
+        "(hosts from the TF_CONFIG environment variable). batch_size is the global batch.",
+    )
+    devices: list[str] | None = Field(
+        None,
+        description="For mirrored: the devices to use, e.g. [GPU:0, GPU:1] (CPU:0, CPU:1 splits "
+        "the CPU into logical devices); default: every visible GPU, else the CPU.",
+    )
+
+
+class VocabOptions(_Strict):
+    """How `vocab: auto` builds the vocabulary from the training data."""
+
+    max_size: int | None = Field(
+        None,
+        ge=2,
+        description="Keep at most this many tokens, the most frequent (null: no limit).",
+    )
+    min_count: int = Field(1, ge=1, description="Keep only tokens seen at least this many times.")
+
+    @classmethod
+    def defaults(cls) -> VocabOptions:
+        return cls.model_validate({})
+
+
+def _vocab_kind(value: Any) -> str | None:
+    # Route a list to the list branch and exactly "auto" to the literal: every other value gets
+    # one clear error instead of one error per union member.
+    if isinstance(value, list):
+        return "list"
+    if value == "auto":
+        return "auto"
+    return None
+
+
+VocabSpec = Annotated[
+    Annotated[list[str], Tag("list")] | Annotated[Literal["auto"], Tag("auto")],
+    Discriminator(
+        _vocab_kind,
+        custom_error_type="vocab_kind",
+        custom_error_message="expected a list of tokens or auto",
+    ),
+]
 
 
 class Config(_Strict):
     """An lstmcli experiment."""
 
-    vocab: list[str] = Field(description="Tokens of the one-hot vocabulary; list order is the one-hot index.")
+    vocab: VocabSpec = Field(
+        description="Tokens of the one-hot vocabulary (list order is the one-hot index), or auto: "
+        "built from the training data, most frequent first (see vocab_options)."
+    )
+    vocab_options: VocabOptions = Field(
+        default_factory=VocabOptions,
+        description="How vocab: auto is built (max_size, min_count); only the defaults go with a "
+        "vocab list. A run directory's config holds the built list.",
+    )
     sequence_length: int = Field(ge=1, le=100_000, description="Timesteps of one sequence (hello: 5).")
     seed: int = Field(0, ge=0, le=2**32 - 1, description="Seeds Python, NumPy and TensorFlow.")
     model: ModelConfig = Field(default_factory=ModelConfig)
@@ -104,16 +179,23 @@ class Config(_Strict):
 
     @field_validator("vocab")
     @classmethod
-    def _vocab(cls, v: list[str]) -> list[str]:
+    def _vocab(cls, v: list[str] | str) -> list[str] | str:
+        if isinstance(v, str):  # "auto": built from the data (lstmcli.data.resolve_vocab)
+            return v
         if len(v) < 2:
             raise ValueError(f"expected at least 2 tokens, got {len(v)}")
         for t in v:
             if t == "":
                 raise ValueError("expected non-empty tokens, got ''")
-        dup = sorted({t for t in v if v.count(t) > 1})
+        dup = sorted(t for t, n in Counter(v).items() if n > 1)
         if dup:
             raise ValueError(f"expected distinct tokens, got {dup[0]!r} more than once")
         return v
+
+    @property
+    def vocab_is_auto(self) -> bool:
+        """True until `lstmcli.data.resolve_vocab` has replaced `vocab: auto` by its token list."""
+        return isinstance(self.vocab, str)
 
     def sequence_tokens(self, seq: str | list[str]) -> list[str]:
         """Split one sequence into tokens the way the config says."""
@@ -125,18 +207,28 @@ class Config(_Strict):
 
     @model_validator(mode="after")
     def _sequences(self) -> Config:
-        if self.data.unknown not in ("error", "skip") and self.data.unknown not in self.vocab:
+        auto = self.vocab_is_auto
+        if not auto and self.vocab_options != VocabOptions.defaults():
+            raise _KeyedError(
+                "vocab_options",
+                "expected the defaults with a vocab list (vocab_options shape vocab: auto only), "
+                f"got {self.vocab_options.model_dump()}",
+            )
+        if self.data.unknown == "":
+            raise _KeyedError("data.unknown", "expected error, skip or a vocabulary token, got ''")
+        if not auto and self.data.unknown not in ("error", "skip") and self.data.unknown not in self.vocab:
             raise _KeyedError(
                 "data.unknown",
                 f"expected error, skip or a vocabulary token, got {self.data.unknown!r}",
             )
         if not self.data.sequences:
             return self
-        known = set(self.vocab)
+        # vocab: auto holds every token of the inline sequences (resolve_vocab checks that).
+        known = set(self.vocab) if not auto else None
         problems: list[tuple[str, str]] = []
         for n, seq in enumerate(self.data.sequences):
             toks = self.sequence_tokens(seq)
-            bad = [(i, t) for i, t in enumerate(toks) if t not in known]
+            bad = [(i, t) for i, t in enumerate(toks) if known is not None and t not in known]
             if bad:
                 i, t = bad[0]
                 problems.append(

@@ -53,7 +53,9 @@ class KerasEngine:
         self.cfg = cfg
         self.model = model
         self.vocab = vocab_of(cfg)
-        k = __import__("keras")
+        from lstmcli import backend
+
+        k = backend.keras()
         kinds = (k.layers.LSTM, k.layers.GRU, k.layers.SimpleRNN)
         self.recurrent = [layer for layer in model.layers if isinstance(layer, kinds)]
 
@@ -93,7 +95,9 @@ class KerasEngine:
         return [np.asarray(w) for w in self.recurrent[layer].get_weights()]
 
     def layer_states(self, layer: int, seqs: list[np.ndarray], return_sequences: bool) -> LayerStates:
-        k = __import__("keras")
+        from lstmcli import backend
+
+        k = backend.keras()
         src = self.recurrent[layer]
         probe = src.__class__.from_config(
             {

@@ -10,7 +10,7 @@ import numpy as np
 
 from lstmcli import runs
 from lstmcli.config import Config
-from lstmcli.data import config_sequences, encode_texts, joiner, vocab_of
+from lstmcli.data import config_sequences, encode_texts, joiner, resolve_vocab, vocab_of
 from lstmcli.engine import Engine, LayerStates
 from lstmcli.errors import UsageError
 
@@ -56,7 +56,8 @@ def resolve_target(target: str, sets: list[str] | None = None) -> Target:
             raise UsageError(f"{p}: --set applies to configs; a run directory keeps its config")
         run = runs.open_run(p)
         return Target(p, run.config, run)
-    return Target(p, config_mod.load(p, sets), None)
+    # vocab: auto is built from the config's data, as training builds it.
+    return Target(p, resolve_vocab(config_mod.load(p, sets)), None)
 
 
 def make_engine(t: Target, engine: str = "auto") -> Engine:

@@ -128,11 +128,19 @@ class Run:
             raise RunDirError(f"{p}: expected a JSON object of metrics, got invalid JSON: {e}") from None
 
     def history(self) -> list[dict[str, float]]:
-        p = self.path / HISTORY
-        if not p.exists():
-            return []
+        return read_history(self.path)
+
+
+def read_history(run_dir: Path) -> list[dict[str, float]]:
+    """history.csv as rows of numbers (empty when there is none yet)."""
+    p = run_dir / HISTORY
+    if not p.exists():
+        return []
+    try:
         with p.open(encoding="utf-8", newline="") as f:
             return [{k: float(v) for k, v in row.items() if v != ""} for row in csv.DictReader(f)]
+    except ValueError as e:
+        raise RunDirError(f"{p}: expected numbers, got {e}") from None
 
 
 def is_run_dir(path: Path) -> bool:
