@@ -193,6 +193,14 @@ def train(
     from lstmcli.render import emit_json, metrics_table, stderr_console
 
     prep = training.prepare(cfg)  # data errors surface here, before anything is written
+    scratch = None
+    if cfg.train.distribute == "multi_worker" and not backend_is_chief():
+        # Every worker saves (the save is a collective operation), but only the chief writes
+        # the run directory: the others write into a scratch folder that is removed after.
+        import tempfile
+
+        scratch = Path(tempfile.mkdtemp(prefix="lstmcli-worker-"))
+        run_dir = scratch / "run"
     if resume is None:
         training.create_run_dir(prep, run_dir, force)
     quiet = quiet or _state["quiet"]
@@ -200,7 +208,13 @@ def train(
     progress = None
     if err.is_terminal and not quiet and not json_out:
         progress = training.progress_callback(cfg.train.epochs, err)
-    result = training.train(prep, run_dir, progress=progress)
+    try:
+        result = training.train(prep, run_dir, progress=progress)
+    finally:
+        if scratch is not None:
+            import shutil
+
+            shutil.rmtree(scratch, ignore_errors=True)
     if plot is not None:
         plot_mod.history_png(result.history, plot)
     failed = gates.unmet(reqs, result.metrics)
@@ -483,6 +497,12 @@ def compare(
         emit_json(result)
     else:
         _print(compare_tables(result, all_keys))
+
+
+def backend_is_chief() -> bool:
+    from lstmcli.backend import is_chief
+
+    return is_chief()
 
 
 def main() -> None:
