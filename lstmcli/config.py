@@ -398,11 +398,15 @@ _EXPECTED = {
 }
 
 
-def _kind(value: Any) -> str:
+def kind_of(value: Any, *, json: bool = False) -> str:
+    """How a received value is named in messages: `boolean true`, `integer 3`, `a list` …
+    (in JSON's words with json=True: numbers are `number`, mappings are `an object`)."""
     if value is None:
         return "null"
     if isinstance(value, bool):
         return f"boolean {str(value).lower()}"
+    if isinstance(value, int | float) and json:
+        return f"number {value}"
     if isinstance(value, int):
         return f"integer {value}"
     if isinstance(value, float):
@@ -412,8 +416,11 @@ def _kind(value: Any) -> str:
     if isinstance(value, list):
         return "a list"
     if isinstance(value, dict):
-        return "a mapping"
+        return "an object" if json else "a mapping"
     return type(value).__name__
+
+
+_kind = kind_of
 
 
 def _path(loc: tuple[Any, ...]) -> str:

@@ -21,7 +21,7 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
-from lstmcli.config import Config, VocabOptions
+from lstmcli.config import Config, VocabOptions, kind_of
 from lstmcli.errors import UsageError
 
 CHUNK_BYTES = 1 << 20
@@ -269,19 +269,7 @@ def _codepoints(text: str) -> np.ndarray:
 
 
 def _json_kind(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return f"boolean {str(value).lower()}"
-    if isinstance(value, int | float):
-        return f"number {value}"
-    if isinstance(value, str):
-        return f"string {value!r}"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, dict):
-        return "an object"
-    return type(value).__name__
+    return kind_of(value, json=True)
 
 
 def _jsonl_docs(cfg: Config, path: Path, key: str) -> Iterator[tuple[int, list[str]]]:
