@@ -62,3 +62,9 @@ def test_every_command_help_has_an_example(runner) -> None:
         result = invoke(runner, *cmd, "--help")
         assert result.exit_code == 0, cmd
         assert "Example" in result.stdout, cmd
+
+
+def test_shell_completion_script(runner) -> None:
+    result = invoke(runner, "--show-completion", "bash")
+    assert result.exit_code == 0
+    assert "_lstmcli_completion" in result.stdout

@@ -147,3 +147,62 @@ def test_sigkill_at_random_moments_leaves_a_loadable_resumable_run(runner, tmp_p
         r = run_json(runner, "train", "--resume", out)
         assert r["epochs"] == 400
         keras.models.load_model(out / "model.keras")
+
+
+def test_early_stopping_keeps_the_best_model(runner, tmp_path) -> None:
+    from conftest import ROOT
+
+    out = tmp_path / "run"
+    r = run_json(
+        runner,
+        "train",
+        ROOT / "configs" / "jsonl.yaml",
+        "--out",
+        out,
+        "--set",
+        "train.epochs=400",
+        "--set",
+        "train.validation_split=0.3",
+        "--set",
+        "train.early_stopping.patience=2",
+        "--set",
+        "train.learning_rate=0.05",
+    )
+    record = json.loads((out / "run.json").read_text())
+    assert record["stopped_early"] is True and r["epochs"] < 400
+    best = record["best_epoch"]
+    rows = (out / "history.csv").read_text().splitlines()
+    header = rows[0].split(",")
+    vals = [dict(zip(header, map(float, line.split(",")), strict=True)) for line in rows[1:]]
+    assert best == min(vals, key=lambda v: v["val_loss"])["epoch"]
+    assert r["epochs"] == best + 2  # patience 2
+    assert r["metrics"]["val_loss"] == pytest.approx(vals[best - 1]["val_loss"])
+    # model.keras is the best epoch's model: its validation loss is the reported one.
+    assert not (out / "best.keras").exists()
+
+
+def test_other_cells_train_stack_and_predict(runner, tmp_path) -> None:
+    for cell in ("gru", "simple_rnn"):
+        out = tmp_path / cell
+        run_json(
+            runner,
+            "train",
+            HELLO,
+            "--out",
+            out,
+            "--set",
+            f"model.cell={cell}",
+            "--set",
+            "model.num_layers=2",
+            "--set",
+            "model.dropout=0.1",
+            "--set",
+            "train.epochs=5",
+        )
+        a = run_json(runner, "predict", out, "hell", "--engine", "numpy", "--top-k", "4")
+        b = run_json(runner, "predict", out, "hell", "--engine", "keras", "--top-k", "4")
+        pa = {n["token"]: n["probability"] for n in a["results"][0]["next"]}
+        pb = {n["token"]: n["probability"] for n in b["results"][0]["next"]}
+        assert pa == pytest.approx(pb, abs=1e-5)
+        shown = run_json(runner, "inspect", out, "--layer", "1", "--gates")
+        assert shown["cell_state"] is None and shown["layer"] == 1
