@@ -194,7 +194,9 @@ def train(
 
     prep = training.prepare(cfg)  # data errors surface here, before anything is written
     scratch = None
-    if cfg.train.distribute == "multi_worker" and not backend_is_chief():
+    from lstmcli.backend import is_chief
+
+    if cfg.train.distribute == "multi_worker" and not is_chief():
         # Every worker saves (the save is a collective operation), but only the chief writes
         # the run directory: the others write into a scratch folder that is removed after.
         import tempfile
@@ -497,12 +499,6 @@ def compare(
         emit_json(result)
     else:
         _print(compare_tables(result, all_keys))
-
-
-def backend_is_chief() -> bool:
-    from lstmcli.backend import is_chief
-
-    return is_chief()
 
 
 def main() -> None:

@@ -295,7 +295,7 @@ def read_yaml(path: Path) -> dict[str, Any]:
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise ConfigError(str(path), [f"expected a mapping of keys, got {_kind(data)}"])
+        raise ConfigError(str(path), [f"expected a mapping of keys, got {kind_of(data)}"])
     return data
 
 
@@ -420,9 +420,6 @@ def kind_of(value: Any, *, json: bool = False) -> str:
     return type(value).__name__
 
 
-_kind = kind_of
-
-
 def _path(loc: tuple[Any, ...]) -> str:
     out = ""
     for part in loc:
@@ -478,7 +475,7 @@ def _messages(e: ValidationError, data: dict[str, Any]) -> list[str]:
             continue
         if etype == "literal_error":
             msgs.append(
-                f"{key}: expected {ctx.get('expected', 'one of the allowed values')}, got {_kind(value)}"
+                f"{key}: expected {ctx.get('expected', 'one of the allowed values')}, got {kind_of(value)}"
             )
             continue
         if etype in ("greater_than_equal", "greater_than", "less_than_equal", "less_than"):
@@ -496,9 +493,9 @@ def _messages(e: ValidationError, data: dict[str, Any]) -> list[str]:
             if branch is not None and etype == "list_type":
                 continue
             expected = "a string or a list of tokens" if branch == "str" else _EXPECTED[etype]
-            msgs.append(f"{key}: expected {expected}, got {_kind(value)}")
+            msgs.append(f"{key}: expected {expected}, got {kind_of(value)}")
             continue
-        msgs.append(f"{key}: {err['msg']}, got {_kind(value)}")
+        msgs.append(f"{key}: {err['msg']}, got {kind_of(value)}")
     return msgs
 
 
