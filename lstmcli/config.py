@@ -22,6 +22,7 @@ from pydantic import (
 )
 
 from lstmcli.errors import ConfigError, UsageError
+from lstmcli.tokens import tokenize
 
 
 class _Strict(BaseModel):
@@ -201,9 +202,7 @@ class Config(_Strict):
         """Split one sequence into tokens the way the config says."""
         if isinstance(seq, list):
             return list(seq)
-        if self.data.tokens == "word":
-            return seq.split()
-        return list(seq)
+        return tokenize(seq, self.data.tokens)
 
     @model_validator(mode="after")
     def _sequences(self) -> Config:

@@ -23,6 +23,7 @@ import numpy as np
 
 from lstmcli.config import Config, VocabOptions, kind_of
 from lstmcli.errors import UsageError
+from lstmcli.tokens import tokenize
 
 CHUNK_BYTES = 1 << 20
 """Text files are read and mapped to ids this many bytes at a time (a 1 MiB chunk costs ~30 MB
@@ -107,27 +108,26 @@ def joiner(cfg: Config) -> str:
     return " " if cfg.data.tokens == "word" else ""
 
 
-def split_text(cfg: Config, text: str) -> list[str]:
-    """Split a user's input text the way the config splits its data.
-
-    A text is one token per character, unless the vocabulary holds multi-character tokens or
-    the config reads words: then tokens are separated by whitespace.
-    """
-    if cfg.data.tokens == "word" or any(len(t) > 1 for t in cfg.vocab):
-        return text.split()
-    return list(text)
-
-
 def encode_texts(cfg: Config, texts: list[str], where: str = "input") -> list[np.ndarray]:
     """Ids of each text; an empty text or a token outside the vocabulary is a usage error."""
     vocab = vocab_of(cfg)
     out = []
     for n, text in enumerate(texts):
-        toks = split_text(cfg, text)
+        toks = tokenize(text, cfg.data.tokens)
         label = f"{where} {text!r}" if len(texts) == 1 else f"{where} #{n + 1} {text!r}"
         if not toks:
             raise UsageError(f"{label}: expected at least one token, got an empty text")
-        ids = vocab.ids(toks, unknown=cfg.data.unknown, where=label)
+        try:
+            ids = vocab.ids(toks, unknown=cfg.data.unknown, where=label)
+        except UsageError as e:
+            words = [t for t in vocab.tokens if len(t) > 1 and t != cfg.data.unknown]
+            if cfg.data.tokens == "char" and words:
+                # A vocabulary of words read as characters: say how to read them as words.
+                raise UsageError(
+                    f"{e.message} (data.tokens is char, so every character is a token; "
+                    "set data.tokens: word to split texts on whitespace)"
+                ) from None
+            raise
         if ids.size == 0:
             raise UsageError(f"{label}: no token left after skipping unknown tokens")
         out.append(ids)
@@ -299,7 +299,7 @@ def _jsonl_docs(cfg: Config, path: Path, key: str) -> Iterator[tuple[int, list[s
                     f"{path}: line {n}: {expected}, got invalid JSON: {e.msg} (column {e.colno})"
                 ) from None
             if isinstance(value, str):
-                yield n, value.split() if cfg.data.tokens == "word" else list(value)
+                yield n, tokenize(value, cfg.data.tokens)
             elif isinstance(value, list):
                 for i, t in enumerate(value):
                     if not isinstance(t, str):
@@ -339,7 +339,7 @@ def count_tokens(cfg: Config) -> list[tuple[str, int]]:
     if cfg.data.tokens == "word":
         counts = Counter()
         for _, text in _word_chunks(path, key):
-            counts.update(text.split())
+            counts.update(tokenize(text, "word"))
         return list(counts.items())
     # Characters: count code points with NumPy; a Counter over 100 M characters takes seconds.
     total = np.zeros(_UNICODE, np.int64)
@@ -516,7 +516,7 @@ def _read_words(cfg: Config, vocab: Vocab, dtype: Any, path: Path, key: str) -> 
     out = aligned_empty(_file_size(path) // 2 + 1, dtype)  # a word and a space are >= 2 bytes
     n = 0
     for line, text in _word_chunks(path, key):
-        words = text.split()
+        words = tokenize(text, "word")
         mapped = np.fromiter((index.get(w, stand_in) for w in words), np.int64, count=len(words))
         missing = mapped < 0
         if missing.any():
