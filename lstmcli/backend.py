@@ -128,12 +128,12 @@ def load_model(path: Any) -> Any:
 
 # ---------------------------------------------------------------- tf.distribute
 
-# Keras 3 model.fit under MultiWorkerMirroredStrategy fails on TensorFlow 2.21 / Keras 3.15
-# (keras-team/keras#20585): trainer._maybe_symbolic_build calls strategy.reduce on the
-# PerReplica batch → "ValueError: Attempt to convert a value (PerReplica:{...}) with an
-# unsupported type (<class '...PerReplica'>) to a Tensor." tests/test_distribute.py keeps a
-# two-worker reproduction that fails today; when it starts passing, lift this guard.
-MULTI_WORKER_OVERRIDE = "LSTMCLI_TRY_MULTI_WORKER"
+# multi_worker runs lstmcli's own training step (lstmcli.training); Keras 3 model.fit under
+# MultiWorkerMirroredStrategy fails on TensorFlow 2.21 / Keras 3.15 (keras-team/keras#20585).
+
+COLLECTIVE_TIMEOUT = 120.0
+"""Seconds a collective operation of a multi-worker run waits for the other workers before it
+fails: a worker that died makes the others exit with an error instead of hanging."""
 
 
 def parse_tf_config(raw: str | None) -> dict[str, Any]:
@@ -212,14 +212,10 @@ def make_strategy(cfg: Config) -> Any:
 
     if kind == "multi_worker":
         parse_tf_config(os.environ.get("TF_CONFIG"))
-        if not os.environ.get(MULTI_WORKER_OVERRIDE):
-            raise UsageError(
-                f"train.distribute: multi_worker does not work with Keras {_keras.__version__} on "
-                f"TensorFlow {tf.__version__}: model.fit under MultiWorkerMirroredStrategy fails "
-                "(keras-team/keras#20585). Use mirrored on one host; set "
-                f"{MULTI_WORKER_OVERRIDE}=1 to try anyway"
-            )
-        strategy = tf.distribute.MultiWorkerMirroredStrategy()
+        timeout = float(os.environ.get("LSTMCLI_COLLECTIVE_TIMEOUT", COLLECTIVE_TIMEOUT))
+        strategy = tf.distribute.MultiWorkerMirroredStrategy(
+            communication_options=tf.distribute.experimental.CommunicationOptions(timeout_seconds=timeout)
+        )
     else:
         devices = cfg.train.devices
         if devices is not None and not devices:

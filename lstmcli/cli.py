@@ -123,7 +123,8 @@ def _print(items: list[Any]) -> None:
 
 @app.command(
     epilog="Examples: [bold]lstmcli train configs/hello.yaml --out runs/hello[/] · "
-    "[bold]lstmcli train --resume runs/hello[/]",
+    "[bold]lstmcli train --resume runs/hello[/] · "
+    "[bold]lstmcli train --resume runs/hello --set train.epochs=600[/]",
 )
 @handles_errors
 def train(
@@ -137,7 +138,11 @@ def train(
     ] = False,
     resume: Annotated[
         Path | None,
-        typer.Option("--resume", help="Continue an interrupted run from its last checkpoint."),
+        typer.Option(
+            "--resume",
+            help="Continue an interrupted run from its last checkpoint, or extend a finished one "
+            "(--set train.epochs=N; only keys that change neither the model nor the data).",
+        ),
     ] = None,
     plot: Annotated[
         Path | None,
@@ -167,11 +172,13 @@ def train(
     from lstmcli.errors import UsageError
 
     if resume is not None:
-        if config is not None or out is not None or sets or force:
+        if config is not None or out is not None or force:
             raise UsageError(
-                "--resume RUN_DIR takes the run's own config: give no CONFIG, --out, --set or --force with it"
+                "--resume RUN_DIR takes the run's own config: give no CONFIG, --out or --force with it"
             )
-        cfg = runs.open_run(resume).config
+        from lstmcli import training
+
+        cfg = training.resume_config(resume, sets or [])
         run_dir = resume
     elif config is None:
         raise UsageError("expected a CONFIG file (or --resume RUN_DIR), got neither")
@@ -194,11 +201,13 @@ def train(
 
     prep = training.prepare(cfg)  # data errors surface here, before anything is written
     scratch = None
+    shown_dir = run_dir
     from lstmcli.backend import is_chief
 
-    if cfg.train.distribute == "multi_worker" and not is_chief():
-        # Every worker saves (the save is a collective operation), but only the chief writes
-        # the run directory: the others write into a scratch folder that is removed after.
+    if cfg.train.distribute == "multi_worker" and not is_chief() and resume is None:
+        # Only the chief writes the run directory. Another worker starts from its own copy of
+        # the same seeded initial state in a scratch folder (removed after); it saves nothing.
+        # A resumed worker reads the chief's run directory (a shared file system or a copy).
         import tempfile
 
         scratch = Path(tempfile.mkdtemp(prefix="lstmcli-worker-"))
@@ -209,7 +218,9 @@ def train(
     err = stderr_console()
     progress = None
     if err.is_terminal and not quiet and not json_out:
-        progress = training.progress_callback(cfg.train.epochs, err)
+        from lstmcli.render import TrainProgress
+
+        progress = TrainProgress(err)
     try:
         result = training.train(prep, run_dir, progress=progress)
     finally:
@@ -217,6 +228,7 @@ def train(
             import shutil
 
             shutil.rmtree(scratch, ignore_errors=True)
+    result.run_dir = shown_dir  # a multi-worker run's other workers report the chief's directory
     if plot is not None:
         plot_mod.history_png(result.history, plot)
     failed = gates.unmet(reqs, result.metrics)

@@ -118,6 +118,12 @@ class TrainConfig(_Strict):
         description="tf.distribute: none, mirrored (the devices of one host) or multi_worker "
         "(hosts from the TF_CONFIG environment variable). batch_size is the global batch.",
     )
+    kernel: Literal["auto", "fast", "stock"] = Field(
+        "auto",
+        description="The recurrent kernel training runs: fast (lstmcli's, for CPUs), stock (the "
+        "Keras layer: cuDNN on a GPU) or auto (fast on a CPU, stock on a GPU). Same weights, same "
+        "saved model either way; run.json records which ran.",
+    )
     devices: list[str] | None = Field(
         None,
         description="For mirrored: the devices to use, e.g. [GPU:0, GPU:1] (CPU:0, CPU:1 splits "

@@ -32,9 +32,9 @@ SHUFFLE_BUFFER = 1 << 15
 def make_datasets(cfg: Config, windows: Windows) -> tuple[Any, Any, int, int | None, int]:
     """(train, validation or None, steps_per_epoch, validation_steps or None, tokens_per_epoch).
 
-    The training dataset repeats forever: pass steps_per_epoch to fit() and Keras keeps one
-    iterator for the whole run instead of building one per epoch (measured on hello, 300
-    one-step epochs: 13.6 s → 2.8 s). See `Datasets` for the elements.
+    The training dataset repeats forever: the training loop keeps one iterator for the whole run
+    instead of building one per epoch (measured on hello, 300 one-step epochs: 13.6 s → 2.8 s).
+    See `Datasets` for the elements.
     """
     d = Datasets(cfg, windows)
     return d.train(), d.val, d.steps, d.val_steps, d.tokens_per_epoch
@@ -48,14 +48,14 @@ class Datasets:
     shuffle), so training is bit-identical to it.
     """
 
-    def __init__(self, cfg: Config, windows: Windows) -> None:
+    def __init__(self, cfg: Config, windows: Windows, one_hot: bool = True) -> None:
         import tensorflow as tf
 
         if cfg.vocab_is_auto:
             raise RuntimeError("Datasets needs a resolved config: use lstmcli.data.load_windows")
         tr = cfg.train
         self._cfg = cfg
-        self._gather = _gather(windows, len(cfg.vocab))
+        self._gather = _gather(windows, len(cfg.vocab), one_hot)
         self._lo, self._hi = windows.ranges("train")
         n_train = int((self._hi - self._lo).sum())
         self._n_train = n_train
@@ -154,8 +154,10 @@ def _block_shuffled(lo: np.ndarray, hi: np.ndarray, batch: int, seed: int) -> An
     return ds.shuffle(SHUFFLE_BUFFER, seed=seed).batch(batch)
 
 
-def _gather(windows: Windows, vocab_size: int) -> Any:
-    """Window indices (batch,) → (one-hot inputs, target ids), gathered in the graph."""
+def _gather(windows: Windows, vocab_size: int, one_hot: bool = True) -> Any:
+    """Window indices (batch,) → (one-hot inputs, or input ids, and target ids), gathered in the
+    graph. lstmcli's training step takes ids: its fast kernel gathers kernel rows instead of
+    multiplying one-hot rows."""
     import tensorflow as tf
 
     ids = ids_variable(windows.ids)
@@ -172,6 +174,7 @@ def _gather(windows: Windows, vocab_size: int) -> Any:
             d = tf.searchsorted(before[1:], w, side="right", out_type=tf.int64)
             start = tf.gather(offsets, d) + (w - tf.gather(before, d)) * stride
         tokens = tf.cast(tf.gather(ids, start[:, None] + positions), tf.int32)
-        return tf.one_hot(tokens[:, :-1], vocab_size), tokens[:, 1:]
+        inputs = tf.one_hot(tokens[:, :-1], vocab_size) if one_hot else tokens[:, :-1]
+        return inputs, tokens[:, 1:]
 
     return fn

@@ -426,3 +426,55 @@ def compare_tables(result: dict[str, Any], all_keys: bool) -> list[RenderableTyp
         items.append(f"({same} config keys are the same; --all shows them)")
     items.append(met)
     return items
+
+
+class TrainProgress:
+    """Training progress on a terminal (stderr): the epoch, the steps done of it, tokens/s, the
+    time left in the epoch, and the latest metrics. An epoch over a real corpus takes minutes,
+    so the bar moves with every step, not only between epochs."""
+
+    _SHOWN = ("loss", "accuracy", "val_loss", "val_accuracy")
+
+    def __init__(self, console: Console) -> None:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+        )
+
+        self._bar = Progress(
+            TextColumn("epoch {task.fields[epoch]}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("steps · {task.fields[rate]} tokens/s ·"),
+            TimeRemainingColumn(),
+            TextColumn("{task.fields[metrics]}"),
+            console=console,
+            transient=True,
+        )
+        self._task: Any = None
+        self._last: dict[str, float] = {}
+
+    def epoch_begin(self, epoch: int, epochs: int, steps: int, done: int) -> None:
+        if self._task is None:
+            self._bar.start()
+            self._task = self._bar.add_task("train", total=steps, epoch="", rate="–", metrics="")
+        self._bar.reset(self._task, total=steps, completed=done, epoch=f"{epoch + 1}/{epochs}")
+        self._show(self._last)
+
+    def step(self, done: int, tokens_per_second: float, shown: dict[str, float]) -> None:
+        self._bar.update(self._task, completed=done, rate=f"{tokens_per_second:,.0f}")
+
+    def epoch_end(self, epoch: int, row: dict[str, float]) -> None:
+        self._last = row
+        self._show(row)
+
+    def _show(self, row: dict[str, float]) -> None:
+        text = " ".join(f"{k}={row[k]:.4f}" for k in self._SHOWN if k in row)
+        self._bar.update(self._task, metrics=text)
+
+    def close(self) -> None:
+        if self._task is not None:
+            self._bar.stop()

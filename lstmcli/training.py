@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import platform
+import shutil
 import signal
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from lstmcli import __version__, backend, runs
 from lstmcli.config import Config, dump_yaml
@@ -92,13 +95,12 @@ def _pipeline(cfg: Config, windows: Windows) -> Pipeline:
     """Ids stay ids in memory; windows are gathered and one-hot encoded per batch in the input
     pipeline (lstmcli.pipeline).
 
-    The dataset repeats forever and fit() is told the steps of an epoch: Keras then keeps one
-    iterator for the whole run instead of building one per epoch (measured on hello, 300
-    one-step epochs: 13.6 s → 2.8 s).
+    The dataset repeats forever and the loop keeps one iterator for the whole run instead of
+    building one per epoch (measured on hello under fit, 300 one-step epochs: 13.6 s → 2.8 s).
     """
     from lstmcli.pipeline import Datasets
 
-    d = Datasets(cfg, windows)
+    d = Datasets(cfg, windows, one_hot=False)  # token ids: the step one-hot encodes (or gathers)
     return Pipeline(
         steps=d.steps,
         val_steps=d.val_steps,
@@ -124,6 +126,7 @@ class State:
     finished: bool = False
     started: str = ""
     wall_seconds: float = 0.0
+    partial: dict[str, float] | None = None  # the running sums of an interrupted epoch
 
     def to_dict(self) -> dict[str, Any]:
         # The history lives in history.csv (written with each checkpoint), not here: rewriting
@@ -140,7 +143,9 @@ class State:
         except TypeError:
             raise UsageError(f"{run_dir / CHECKPOINT}: not a checkpoint this lstmcli wrote") from None
         rows = runs.read_history(run_dir)
-        state.history = [r for r in rows if r.get("epoch", 0) <= state.epoch]
+        for r in rows:
+            r["epoch"] = int(r["epoch"])  # an int column, also after a resume (not 1.0 beside 3)
+        state.history = [r for r in rows if r["epoch"] <= state.epoch]
         return state
 
 
@@ -150,6 +155,27 @@ def _save_checkpoint(model: Any, run_dir: Path, state: State) -> None:
     runs.write_with(run_dir / runs.MODEL, lambda p: model.save(p), suffix=".keras")
     runs.write_history(run_dir / runs.HISTORY, state.history)
     runs.write_json(run_dir / CHECKPOINT, state.to_dict())
+
+
+def resume_config(run_dir: Path, sets: list[str]) -> Config:
+    """The run's own config, with `--set` overrides of the keys a resume may change (train.epochs
+    to extend a finished run, …); any other key would change the model or the data: exit 2."""
+    from lstmcli import config as config_mod
+
+    run = runs.open_run(run_dir)
+    if not sets:
+        return run.config
+    for item in sets:
+        key = ".".join(config_mod.parse_set(item)[0])
+        if key not in RESUMABLE_KEYS:
+            raise UsageError(
+                f"--set {item}: expected one of {', '.join(RESUMABLE_KEYS)} on --resume (keys that "
+                f"change neither the model nor the data), got {key}"
+            )
+    cfg = config_mod.load(run_dir / runs.CONFIG, sets)
+    if cfg.train.distribute != "multi_worker" or backend.is_chief():
+        runs.write_text(run_dir / runs.CONFIG, dump_yaml(cfg))
+    return cfg
 
 
 def create_run_dir(prep: Prepared, out: Path, force: bool) -> None:
@@ -215,81 +241,157 @@ class _Signals:
             signal.signal(sig, old)
 
 
-def _callback(model: Any, run_dir: Path, state: State, cfg: Config, pipe: Pipeline, sig: _Signals) -> Any:
-    k = backend.keras()
-    every = cfg.train.checkpoint_every
-    patience = cfg.train.early_stopping.patience
-
-    class Checkpointer(k.callbacks.Callback):  # type: ignore[misc,name-defined]
-        """Per-epoch bookkeeping: history row, early stopping, atomic checkpoint, signals, NaN."""
-
-        def __init__(self) -> None:
-            super().__init__()
-            self.nan_at: tuple[int, int] | None = None
-            self.interrupted = False
-            self._t = 0.0
-            self._first_step = state.step
-
-        def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
-            self._t = time.perf_counter()
-
-        def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
-            loss = (logs or {}).get("loss")
-            if loss is not None and not math.isfinite(float(loss)):
-                self.nan_at = (state.epoch + 1, batch + 1)
-                self.model.stop_training = True
-            elif sig.received is not None:
-                # Record the batches done in this epoch: resume skips exactly those.
-                state.step = self._first_step + batch + 1
-                self.interrupted = True
-                self.model.stop_training = True
-
-        def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
-            if self.nan_at is not None:
-                return  # never checkpoint a model whose loss went NaN: keep the last good one
-            if self.interrupted and state.step < pipe.steps:
-                _save_checkpoint(self.model, run_dir, state)  # mid-epoch: resume skips state.step
-                return
-            dt = time.perf_counter() - self._t
-            done_steps = pipe.steps - self._first_step
-            row: dict[str, float] = {"epoch": epoch + 1}
-            row.update({name: float(v) for name, v in (logs or {}).items()})
-            row["seconds"] = round(dt, 6)
-            row["tokens_per_second"] = (
-                round(pipe.tokens_per_epoch * done_steps / pipe.steps / dt, 1) if dt > 0 else 0.0
-            )
-            self._first_step = 0
-            state.history.append(row)
-            state.epoch = epoch + 1
-            state.step = 0
-            save = state.epoch % every == 0 or state.epoch == cfg.train.epochs or self.interrupted
-            if patience and "val_loss" in row:
-                if state.best_val_loss is None or row["val_loss"] < state.best_val_loss:
-                    state.best_val_loss, state.best_epoch, state.wait = row["val_loss"], state.epoch, 0
-                    # The best model so far, kept for the end of training.
-                    runs.write_with(run_dir / BEST, lambda p: self.model.save(p), suffix=".keras")
-                else:
-                    state.wait += 1
-                    if state.wait >= patience:
-                        self.model.stop_training = True
-                        save = True
-            if save:
-                _save_checkpoint(self.model, run_dir, state)
-
-    return Checkpointer()
-
-
 BEST = "best.keras"
 
+# Config keys `train --resume RUN --set KEY=VALUE` may change: they change neither the model, the
+# data nor the order of the batches, so the run goes on exactly where it was.
+RESUMABLE_KEYS = (
+    "train.epochs",
+    "train.checkpoint_every",
+    "train.early_stopping.patience",
+    "train.learning_rate",
+    "train.kernel",
+)
 
-def train(prep: Prepared, run_dir: Path, *, progress: Any = None, resume: bool = False) -> TrainResult:
-    """Fit the model the config describes into `run_dir` (made by `create_run_dir`), from its
-    last checkpoint. `progress` is a Keras callback reporting epochs; nothing here prints."""
+
+class Progress(Protocol):
+    """What the training loop reports as it goes (lstmcli.render draws it on a terminal)."""
+
+    def epoch_begin(self, epoch: int, epochs: int, steps: int, done: int) -> None: ...
+
+    def step(self, done: int, tokens_per_second: float, shown: dict[str, float]) -> None: ...
+
+    def epoch_end(self, epoch: int, row: dict[str, float]) -> None: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass
+class _Sums:
+    """Running sums of one epoch's metrics (kept in checkpoint.json across an interruption, so a
+    resumed epoch reports exactly what an unbroken one would)."""
+
+    loss: float = 0.0  # sum over batches of (mean batch loss × sequences)
+    sequences: float = 0.0
+    correct: float = 0.0
+    tokens: float = 0.0
+    seconds: float = 0.0
+
+    def add(self, values: Any) -> None:
+        loss, seqs, correct, tokens = (float(v) for v in values[:4])
+        self.loss += loss
+        self.sequences += seqs
+        self.correct += correct
+        self.tokens += tokens
+
+    def metrics(self, prefix: str = "") -> dict[str, float]:
+        if not self.sequences:
+            return {}
+        return {f"{prefix}accuracy": self.correct / self.tokens, f"{prefix}loss": self.loss / self.sequences}
+
+
+class _Steps:
+    """The compiled train and evaluation steps, run under the config's tf.distribute strategy.
+
+    lstmcli owns this step instead of handing the model to `model.fit`: the loop can then stop
+    within one batch on a signal (also during validation), train across hosts (Keras's fit fails
+    under MultiWorkerMirroredStrategy on Keras 3.15, keras-team/keras#20585) and run a faster
+    kernel than the stock layer while keeping the stock weights.
+    """
+
+    def __init__(self, model: Any, cfg: Config, strategy: Any, kernel: str) -> None:
+        import tensorflow as tf
+
+        self.strategy = strategy
+        vocab = len(cfg.vocab)
+        loss_fn = model.loss  # the compiled loss (SparseCategoricalCrossentropy)
+        optimizer = model.optimizer
+        replicas = strategy.num_replicas_in_sync if strategy is not None else 1
+        if kernel == "fast":
+            from lstmcli import kernels
+
+            forward = kernels.make_forward(model)
+        else:
+
+            def forward(ids: Any, training: bool) -> Any:
+                return model(tf.one_hot(ids, vocab), training=training)
+
+        def sums(y: Any, p: Any, loss: Any, stop: Any) -> Any:
+            n = tf.cast(tf.shape(y)[0], tf.float32)
+            hits = tf.reduce_sum(
+                tf.cast(tf.equal(tf.argmax(p, axis=-1, output_type=tf.int32), y), tf.float32)
+            )
+            return tf.stack([loss * n, n, hits, tf.cast(tf.size(y), tf.float32), stop])
+
+        def train_replica(ids: Any, y: Any, stop: Any) -> Any:
+            with tf.GradientTape() as tape:
+                p = forward(ids, True)
+                # Under tf.distribute a Keras loss is already divided by the replica count (each
+                # replica's mean over its share; keras.src.losses.loss.scale_loss_for_distribution),
+                # and the optimizer sums the gradients across replicas: as Keras's fit does.
+                loss = loss_fn(y, p)
+            grads = tape.gradient(loss, model.trainable_variables)
+            optimizer.apply_gradients(zip(grads, model.trainable_variables, strict=True))
+            return sums(y, p, loss * replicas, stop)
+
+        def eval_replica(ids: Any, y: Any, stop: Any) -> Any:
+            p = forward(ids, False)
+            return sums(y, p, loss_fn(y, p) * replicas, stop)
+
+        # A step returns [loss sum, sequences, correct tokens, tokens, stop requests], summed over
+        # every replica of every worker: the stop request of one worker (a signal it received)
+        # reaches all of them in the same step, so every worker stops after the same batch and
+        # no collective operation waits for a worker that has left.
+        def on_strategy(fn: Any) -> Any:
+            if strategy is None:
+                return tf.function(lambda batch, stop: fn(*batch, stop), reduce_retracing=True)
+
+            def step(batch: Any, stop: Any) -> Any:
+                out = strategy.run(fn, args=(*batch, stop))
+                return strategy.reduce(tf.distribute.ReduceOp.SUM, out, axis=None)
+
+            return tf.function(step, reduce_retracing=True)
+
+        self.train = on_strategy(train_replica)
+        self.eval = on_strategy(eval_replica)
+
+    def batches(self, ds: Any) -> Any:
+        return iter(ds if self.strategy is None else self.strategy.experimental_distribute_dataset(ds))
+
+
+def resolve_kernel(cfg: Config) -> str:
+    """`train.kernel: auto` is lstmcli's fast kernel on a CPU and the stock layer (cuDNN) on a GPU."""
+    kernel = cfg.train.kernel
+    if kernel != "auto":
+        return kernel
+    import tensorflow as tf
+
+    # The fast kernel (lstmcli.kernels) lands next; until then auto is the stock layer everywhere.
+    return "stock" if tf.config.list_logical_devices("GPU") else "stock"
+
+
+def train(
+    prep: Prepared,
+    run_dir: Path,
+    *,
+    progress: Progress | None = None,
+    resume: bool = False,
+) -> TrainResult:
+    """Train the model the config describes into `run_dir` (made by `create_run_dir`), from its
+    last checkpoint. `progress` hears about epochs and steps; nothing here prints."""
     t0 = time.perf_counter()
     cfg = prep.cfg
     state = State.read(run_dir)
-    if state.finished:
-        raise UsageError(f"{run_dir}: training is already complete ({state.epoch} epochs)")
+    if state.finished and state.epoch >= cfg.train.epochs:
+        raise UsageError(
+            f"{run_dir}: training is already complete ({state.epoch} epochs); to train on, "
+            f"extend it: lstmcli train --resume {run_dir} --set train.epochs={state.epoch * 2}"
+        )
+    if state.finished:  # extending a finished run (--set train.epochs=N)
+        state.finished = False
+        if cfg.train.early_stopping.patience and state.best_epoch is not None and backend.is_chief():
+            # model.keras is the best model so far: keep it as such while training goes on.
+            shutil.copyfile(run_dir / runs.MODEL, run_dir / BEST)
     backend.keras()
     # Seeds again on resume too: the data order comes from the skip below, not from RNG state.
     backend.set_seed(cfg.seed)
@@ -299,53 +401,164 @@ def train(prep: Prepared, run_dir: Path, *, progress: Any = None, resume: bool =
             model = backend.load_model_for_training(run_dir / runs.MODEL)
     except Exception as e:
         raise LstmcliError(f"{run_dir / runs.MODEL}: cannot resume from it: {e}") from None
+    if cfg.train.learning_rate != float(model.optimizer.learning_rate.numpy()):
+        model.optimizer.learning_rate.assign(cfg.train.learning_rate)  # --set on resume
+    kernel = resolve_kernel(cfg)
+    with prep.scope():
+        steps = _Steps(model, cfg, prep.strategy, kernel)
+    chief = backend.is_chief() if cfg.train.distribute == "multi_worker" else True
+    every = cfg.train.checkpoint_every
+    patience = cfg.train.early_stopping.patience
 
-    with _Signals() as sig:
-        cb = _callback(model, run_dir, state, cfg, pipe, sig)
-        callbacks = [cb] + ([progress] if progress is not None else [])
-        if state.step:
-            # Finish the interrupted epoch first (its remaining batches), then the rest.
-            model.fit(
-                pipe.train(state.epoch * pipe.steps + state.step),
-                epochs=state.epoch + 1,
-                initial_epoch=state.epoch,
-                steps_per_epoch=pipe.steps - state.step,
-                validation_data=pipe.val,
-                validation_steps=pipe.val_steps,
-                shuffle=False,
-                callbacks=callbacks,
-                verbose=0,
+    def checkpoint() -> None:
+        if chief:
+            _save_checkpoint(model, run_dir, state)
+
+    nan_at: tuple[int, int] | None = None
+    interrupted = stop_seen = False
+    sums = _Sums(**state.partial) if state.partial else _Sums()
+    batches = steps.batches(pipe.train(state.epoch * pipe.steps + state.step))
+    # The validation dataset repeats and one epoch takes exactly one pass of it: one iterator
+    # serves every epoch (a new iterator per epoch costs more than hello's whole step).
+    val_batches = steps.batches(pipe.val) if pipe.val is not None else None
+    with _Signals() as sig, _lost_workers(cfg, run_dir, state):
+        while state.epoch < cfg.train.epochs and nan_at is None and not interrupted:
+            epoch = state.epoch
+            if progress is not None:
+                progress.epoch_begin(epoch, cfg.train.epochs, pipe.steps, state.step)
+            t_epoch = time.perf_counter()
+            seconds_before = sums.seconds
+            while state.step < pipe.steps:
+                values = steps.train(next(batches), _flag(sig)).numpy()
+                if not math.isfinite(float(values[0])):
+                    nan_at = (epoch + 1, state.step + 1)
+                    break
+                sums.add(values)
+                state.step += 1
+                if progress is not None:
+                    dt = sums.seconds + time.perf_counter() - t_epoch
+                    rate = pipe.tokens_per_epoch * state.step / pipe.steps / dt if dt > 0 else 0.0
+                    progress.step(state.step, rate, sums.metrics())
+                stop_seen = _stop(values, sig, cfg)
+                if stop_seen and state.step < pipe.steps:
+                    interrupted = True
+                    break
+            if nan_at is not None:
+                break  # never checkpoint a model whose loss went NaN: keep the last good one
+            sums.seconds = seconds_before + time.perf_counter() - t_epoch
+            if interrupted:
+                state.partial = dict(sums.__dict__)
+                checkpoint()  # mid-epoch: resume skips the state.step batches done
+                break
+            val = _Sums()
+            if val_batches is not None:
+                t_val = time.perf_counter()
+                for _ in range(pipe.val_steps or 0):
+                    values = steps.eval(next(val_batches), _flag(sig)).numpy()
+                    val.add(values)
+                    stop_seen = _stop(values, sig, cfg)
+                    if stop_seen:
+                        interrupted = True
+                        break
+                if interrupted:
+                    # Every training batch of the epoch is done: resume runs only its validation.
+                    state.partial = dict(sums.__dict__)
+                    checkpoint()
+                    break
+                val_seconds = time.perf_counter() - t_val
+            else:
+                val_seconds = 0.0
+            row: dict[str, float] = {"epoch": epoch + 1, **sums.metrics(), **val.metrics("val_")}
+            dt = sums.seconds + val_seconds
+            row["seconds"] = round(dt, 6)
+            row["tokens_per_second"] = (
+                round(pipe.tokens_per_epoch / sums.seconds, 1) if sums.seconds > 0 else 0.0
             )
-        if not (cb.nan_at or cb.interrupted or model.stop_training) and state.epoch < cfg.train.epochs:
-            model.fit(
-                pipe.train(state.epoch * pipe.steps),
-                epochs=cfg.train.epochs,
-                initial_epoch=state.epoch,
-                steps_per_epoch=pipe.steps,
-                validation_data=pipe.val,
-                validation_steps=pipe.val_steps,
-                shuffle=False,  # the dataset shuffles itself, by seed
-                callbacks=callbacks,
-                verbose=0,
-            )
+            state.history.append(row)
+            state.epoch, state.step, state.partial = epoch + 1, 0, None
+            sums = _Sums()
+            if progress is not None:
+                progress.epoch_end(epoch, row)
+            save = state.epoch % every == 0 or state.epoch == cfg.train.epochs
+            stop = False
+            if patience and "val_loss" in row:
+                if state.best_val_loss is None or row["val_loss"] < state.best_val_loss:
+                    state.best_val_loss, state.best_epoch, state.wait = row["val_loss"], state.epoch, 0
+                    if chief:  # the best model so far, kept for the end of training
+                        runs.write_with(run_dir / BEST, lambda p: model.save(p), suffix=".keras")
+                else:
+                    state.wait += 1
+                    stop = save = state.wait >= patience
+            if save:
+                checkpoint()
+            if stop:
+                break
+            if stop_seen:  # asked during the epoch's last step: its checkpoint is complete now
+                if not save:
+                    checkpoint()
+                interrupted = state.epoch < cfg.train.epochs
+                break
+    if progress is not None:
+        progress.close()
     state.wall_seconds = round(state.wall_seconds + time.perf_counter() - t0, 3)
-    if cb.nan_at is not None:
-        epoch, step = cb.nan_at
+    if nan_at is not None:
+        epoch, step = nan_at
         raise LstmcliError(
             f"training stopped: the loss became NaN or infinite at epoch {epoch}, step {step}; "
             f"{run_dir} keeps the last good checkpoint (epoch {state.epoch}). "
             "Lower train.learning_rate and resume or retrain."
         )
-    if cb.interrupted:
+    if interrupted:
         name = signal.Signals(sig.received).name if sig.received else "a signal"
         raise Interrupted(
             f"stopped by {name} at epoch {state.epoch + (1 if state.step else 0)}; checkpoint saved. "
             f"Resume with: lstmcli train --resume {run_dir}"
         )
-    return _finish(model, run_dir, state, prep)
+    return _finish(model, run_dir, state, prep, kernel, chief)
 
 
-def _finish(model: Any, run_dir: Path, state: State, prep: Prepared) -> TrainResult:
+@contextlib.contextmanager
+def _lost_workers(cfg: Config, run_dir: Path, state: State) -> Iterator[None]:
+    """A multi-worker run whose collective operation fails (another worker died or cannot be
+    reached within backend.COLLECTIVE_TIMEOUT) ends with one clear error, not a hang or a trace."""
+    if cfg.train.distribute != "multi_worker":
+        yield
+        return
+    import tensorflow as tf
+
+    try:
+        yield
+    except (
+        tf.errors.UnavailableError,
+        tf.errors.DeadlineExceededError,
+        tf.errors.CancelledError,
+        tf.errors.AbortedError,
+        tf.errors.InternalError,
+    ) as e:
+        saved = runs.read_json_file(run_dir / CHECKPOINT).get("epoch", 0)
+        raise LstmcliError(
+            f"train.distribute: multi_worker: lost contact with another worker at epoch "
+            f"{state.epoch + 1} ({type(e).__name__}); {run_dir} keeps the last checkpoint "
+            f"(epoch {saved}). Restart every worker with: lstmcli train --resume {run_dir}"
+        ) from None
+
+
+def _stop(values: Any, sig: _Signals, cfg: Config) -> bool:
+    """Whether to stop after this step. One process stops at once; the workers of a multi-worker
+    run stop when the step's summed stop requests say so, all after the same batch."""
+    if cfg.train.distribute == "multi_worker":
+        return bool(values[4] > 0)
+    return sig.received is not None
+
+
+def _flag(sig: _Signals) -> Any:
+    """This process's stop request as the tensor a step sums across workers."""
+    import numpy as np
+
+    return np.float32(0.0 if sig.received is None else 1.0)
+
+
+def _finish(model: Any, run_dir: Path, state: State, prep: Prepared, kernel: str, chief: bool) -> TrainResult:
     import numpy as np
     import tensorflow as tf
 
@@ -353,13 +566,18 @@ def _finish(model: Any, run_dir: Path, state: State, prep: Prepared) -> TrainRes
     cfg = prep.cfg
     best = run_dir / BEST
     pick = state.history[-1] if state.history else {}
-    if cfg.train.early_stopping.patience and state.best_epoch is not None and best.exists():
+    keep_best = cfg.train.early_stopping.patience and state.best_epoch is not None
+    if keep_best:
         # Early stopping keeps the best model, and reports the metrics of the model it keeps.
-        os.replace(best, run_dir / runs.MODEL)
-        pick = state.history[state.best_epoch - 1]
-    else:
-        runs.write_with(run_dir / runs.MODEL, lambda p: model.save(p), suffix=".keras")
+        pick = state.history[state.best_epoch - 1]  # type: ignore[index]
     metrics = {name: pick[name] for name in ("loss", "accuracy", "val_loss", "val_accuracy") if name in pick}
+    if not chief:
+        # A multi-worker run's other workers trained the same model; the chief writes it.
+        return TrainResult(run_dir, metrics, state.history, state.epoch, state.wall_seconds)
+    if keep_best and best.exists():
+        os.replace(best, run_dir / runs.MODEL)
+    elif not keep_best:
+        runs.write_with(run_dir / runs.MODEL, lambda p: model.save(p), suffix=".keras")
     runs.write_history(run_dir / runs.HISTORY, state.history)
     runs.write_json(run_dir / runs.METRICS, metrics)
     last = state.history[-1] if state.history else {}
@@ -380,6 +598,7 @@ def _finish(model: Any, run_dir: Path, state: State, prep: Prepared) -> TrainRes
             "stopped_early": state.epoch < cfg.train.epochs,
             "config_sha256": cfg.digest(),
             "distribute": cfg.train.distribute,
+            "kernel": kernel,
             "replicas": prep.strategy.num_replicas_in_sync if prep.strategy is not None else 1,
             "devices": list(prep.strategy.extended.worker_devices) if prep.strategy is not None else None,
             "cpu": _cpu_model(),
@@ -392,40 +611,3 @@ def _finish(model: Any, run_dir: Path, state: State, prep: Prepared) -> TrainRes
     state.finished = True
     runs.write_json(run_dir / CHECKPOINT, state.to_dict())
     return TrainResult(run_dir, metrics, state.history, state.epoch, state.wall_seconds)
-
-
-def progress_callback(epochs: int, console: Any) -> Any:
-    """A Keras callback drawing a rich progress bar (epoch, loss, accuracy) on `console`."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    k = backend.keras()
-
-    class RichProgress(k.callbacks.Callback):  # type: ignore[misc,name-defined]
-        def __init__(self) -> None:
-            super().__init__()
-            self.bar = Progress(
-                TextColumn("epoch"),
-                MofNCompleteColumn(),
-                BarColumn(),
-                TextColumn("{task.fields[metrics]}"),
-                TimeElapsedColumn(),
-                console=console,
-                transient=True,
-            )
-            self.task = self.bar.add_task("train", total=epochs, metrics="")
-
-        def on_train_begin(self, logs: Any = None) -> None:
-            self.bar.start()
-
-        def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
-            shown = " ".join(
-                f"{k_}={v:.4f}"
-                for k_, v in (logs or {}).items()
-                if k_ in ("loss", "accuracy", "val_loss", "val_accuracy")
-            )
-            self.bar.update(self.task, completed=epoch + 1, metrics=shown)
-
-        def on_train_end(self, logs: Any = None) -> None:
-            self.bar.stop()
-
-    return RichProgress()

@@ -471,14 +471,6 @@ def test_pipeline_over_a_file(monkeypatch, tmp_path) -> None:
     assert sum(len(v) for v in vals) == w.size("val")
 
 
-def _integrated() -> bool:
-    from lstmcli import training
-
-    prepared = getattr(training, "Prepared", None)
-    return prepared is not None and "windows" in getattr(prepared, "__dataclass_fields__", {})
-
-
-@pytest.mark.skipif(not _integrated(), reason="training.py does not train through lstmcli.pipeline yet")
 def test_train_on_a_text_file_records_the_vocabulary(runner, tmp_path) -> None:
     out = tmp_path / "run"
     result = invoke(

@@ -88,31 +88,33 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _two_workers(tmp_path, extra_env: dict[str, str]) -> list[subprocess.CompletedProcess]:
-    cfg = tmp_path / "mw.yaml"
-    cfg.write_text(
-        MIRRORED.replace('distribute: mirrored, devices: ["CPU:0", "CPU:1"]', "distribute: multi_worker")
-    )
+def _worker_env(cluster: dict, index: int, extra_env: dict[str, str]) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    env.update(extra_env)
+    env["TF_CONFIG"] = json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})
+    return env
+
+
+def _start_workers(args: list, extra_env: dict[str, str] | None = None) -> list[subprocess.Popen]:
     cluster = {"worker": [f"127.0.0.1:{_free_port()}", f"127.0.0.1:{_free_port()}"]}
     exe = shutil.which("lstmcli", path=str(Path(sys.executable).parent)) or "lstmcli"
-    procs = []
-    for i in range(2):
-        env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
-        env.update(extra_env)
-        env["TF_CONFIG"] = json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}})
-        procs.append(
-            subprocess.Popen(
-                [exe, "train", str(cfg), "--out", str(tmp_path / "run")],
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-                env=env,
-            )
+    return [
+        subprocess.Popen(
+            [exe, *map(str, args)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=_worker_env(cluster, i, extra_env or {}),
         )
+        for i in range(2)
+    ]
+
+
+def _finish(procs: list[subprocess.Popen], timeout: float = 240) -> list[subprocess.CompletedProcess]:
     out = []
     for p in procs:
         try:
-            stdout, stderr = p.communicate(timeout=240)
+            stdout, stderr = p.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
             for q in procs:
                 q.kill()
@@ -121,23 +123,85 @@ def _two_workers(tmp_path, extra_env: dict[str, str]) -> list[subprocess.Complet
     return out
 
 
-def test_multi_worker_is_refused_clearly_at_startup(tmp_path) -> None:
-    results = _two_workers(tmp_path, {})
-    for r in results:
-        assert r.returncode == 2
-        assert "keras-team/keras#20585" in r.stderr
-    assert not (tmp_path / "run").exists()
+def _multi_worker_cfg(tmp_path: Path, epochs: int = 12, every: int = 6) -> Path:
+    cfg = tmp_path / "mw.yaml"
+    cfg.write_text(
+        MIRRORED.replace('distribute: mirrored, devices: ["CPU:0", "CPU:1"]', "distribute: multi_worker")
+        .replace("epochs: 12", f"epochs: {epochs}")
+        .replace("checkpoint_every: 6", f"checkpoint_every: {every}")
+    )
+    return cfg
 
 
-@pytest.mark.slow
-def test_multi_worker_fit_still_fails_upstream(tmp_path) -> None:
-    """Shows the exact upstream failure. When this test fails, Keras has fixed model.fit under
-    MultiWorkerMirroredStrategy: lift the guard in lstmcli/backend.py (MULTI_WORKER_OVERRIDE)."""
-    results = _two_workers(tmp_path, {"LSTMCLI_TRY_MULTI_WORKER": "1"})
+def test_two_workers_on_loopback_train_like_one_device(tmp_path) -> None:
+    cfg = _multi_worker_cfg(tmp_path)
+    results = _finish(_start_workers(["train", cfg, "--out", tmp_path / "run", "--json"]))
     for r in results:
-        assert r.returncode == 1, r.stderr
-        assert "Attempt to convert a value (PerReplica" in r.stderr
-        assert "unsupported type (<class 'tensorflow.python.distribute.values.PerReplica'>)" in r.stderr
+        assert r.returncode == 0, r.stderr
+        assert r.stderr == ""
+        assert json.loads(r.stdout)["run_dir"] == str(tmp_path / "run")  # every worker names it
+    # Only the chief wrote: one run directory, nothing else beside it.
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith(".")) == ["mw.yaml", "run"]
+    record = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert record["distribute"] == "multi_worker" and record["replicas"] == 2
+    one = lstmcli("train", cfg, "--out", tmp_path / "one", "--set", "train.distribute=none")
+    assert one.returncode == 0, one.stderr
+    a, b = _losses(tmp_path / "run"), _losses(tmp_path / "one")
+    assert len(a) == len(b) == 12 and a[-1] < a[0]
+    assert max(abs(x - y) for x, y in zip(a, b, strict=True)) < 1e-5
+    done = lstmcli("predict", tmp_path / "run", "hell", "--json")
+    assert done.returncode == 0, done.stderr
+
+
+def test_two_workers_on_a_text_corpus_and_resume(tmp_path) -> None:
+    story = (ROOT / "configs" / "data" / "lighthouse.txt").read_text()
+    (tmp_path / "corpus.txt").write_text(story[:656])
+    cfg = tmp_path / "text.yaml"
+    cfg.write_text(
+        "vocab: auto\nsequence_length: 16\nmodel: {units: 16}\ndata: {text_file: corpus.txt}\n"
+        "train: {epochs: 2, batch_size: 64, shuffle: false, distribute: multi_worker}\n"
+    )
+    out = tmp_path / "run"
+    results = _finish(_start_workers(["train", cfg, "--out", out, "--json"]))
+    assert all(r.returncode == 0 for r in results), [r.stderr for r in results]
+    # Extend the finished run under multi_worker: every worker resumes from the chief's checkpoint.
+    results = _finish(_start_workers(["train", "--resume", out, "--set", "train.epochs=3", "--json"]))
+    assert all(r.returncode == 0 for r in results), [r.stderr for r in results]
+    one = lstmcli(
+        "train", cfg, "--out", tmp_path / "one", "--set", "train.distribute=none", "--set", "train.epochs=3"
+    )
+    assert one.returncode == 0, one.stderr
+    a, b = _losses(out), _losses(tmp_path / "one")
+    assert len(a) == len(b) == 3 and a[-1] < a[0]
+    assert max(abs(x - y) for x, y in zip(a, b, strict=True)) < 1e-5
+
+
+def test_a_worker_that_dies_makes_the_other_fail_clearly(tmp_path) -> None:
+    import signal
+    import time
+
+    cfg = _multi_worker_cfg(tmp_path, epochs=100_000, every=50)
+    out = tmp_path / "run"
+    procs = _start_workers(["train", cfg, "--out", out], {"LSTMCLI_COLLECTIVE_TIMEOUT": "10"})
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:  # until training is under way (a checkpoint past the first)
+        try:
+            if json.loads((out / "checkpoint.json").read_text())["epoch"] >= 50:
+                break
+        except (FileNotFoundError, ValueError):
+            pass
+        assert procs[0].poll() is None, procs[0].communicate()
+        time.sleep(0.1)
+    procs[1].send_signal(signal.SIGKILL)
+    t0 = time.monotonic()
+    chief = _finish(procs[:1], timeout=90)[0]
+    procs[1].wait()
+    assert time.monotonic() - t0 < 60  # bounded: the collective timeout, not a hang
+    assert chief.returncode == 1, chief.stderr
+    lines = chief.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: train.distribute: multi_worker: lost contact")
+    assert f"lstmcli train --resume {out}" in lines[0]
+    assert json.loads((out / "checkpoint.json").read_text())["epoch"] % 50 == 0  # a whole checkpoint
 
 
 def test_resume_under_mirrored(tmp_path) -> None:
