@@ -66,6 +66,22 @@ def handles_errors(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def releases_run_locks(fn: F) -> F:
+    """Run locks taken by a command are dropped when it ends (the process's end would too, but
+    tests and scripts call commands in one process)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            from lstmcli import runs
+
+            runs.release_all()
+
+    return wrapper  # type: ignore[return-value]
+
+
 def _version(value: bool) -> None:
     if value:
         typer.echo(f"lstmcli {__version__}")
@@ -126,6 +142,7 @@ def _print(items: list[Any]) -> None:
     "[bold]lstmcli train --resume runs/hello[/]",
 )
 @handles_errors
+@releases_run_locks
 def train(
     config: Annotated[Path | None, typer.Argument(help="YAML config file.", show_default=False)] = None,
     out: Annotated[
@@ -173,12 +190,15 @@ def train(
             )
         cfg = runs.open_run(resume).config
         run_dir = resume
+        runs.claim(run_dir)  # one owner: a run being trained elsewhere is not resumed (exit 2)
     elif config is None:
         raise UsageError("expected a CONFIG file (or --resume RUN_DIR), got neither")
     else:
         cfg = config_mod.load(config, sets)
         run_dir = out if out is not None else runs.default_run_dir(config)
+        # Early answers, before the data are read; create_run_dir asks again under the lock.
         runs.check_run_dir_free(run_dir, force)
+        runs.check_unlocked(run_dir)
     reqs = [gates.parse(r) for r in require or []]
     available = ["loss", "accuracy"]
     if cfg.train.validation_split > 0:

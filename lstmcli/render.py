@@ -358,6 +358,8 @@ def runs_json(found: list[Any]) -> dict[str, Any]:
                 "started": r.started,
                 "config": {k: r.config.get(k) for k in RUN_KEYS},
                 "metrics": r.metrics,
+                "running": r.running,  # another process holds the run's lock: training now
+                "pid": r.running_pid,
             }
             for r in found
         ]
@@ -370,6 +372,7 @@ def runs_table(found: list[Any], root: Any) -> RenderableType:
     t = Table(title=f"runs under {root} ({len(found)})", title_justify="left")
     t.add_column("run")
     t.add_column("started")
+    t.add_column("status")
     for k in RUN_KEYS:
         t.add_column(k.split(".")[-1], justify="right")
     names = sorted({m for r in found for m in r.metrics})
@@ -379,6 +382,7 @@ def runs_table(found: list[Any], root: Any) -> RenderableType:
         t.add_row(
             r.name,
             (r.started or "")[:19].replace("T", " "),
+            f"running (pid {r.running_pid})" if r.running else ("done" if r.record else "stopped"),
             *(str(r.config.get(k, "")) for k in RUN_KEYS),
             *(f"{r.metrics[m]:.4f}" if m in r.metrics else "" for m in names),
         )

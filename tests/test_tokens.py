@@ -58,7 +58,11 @@ def test_char_vocab_with_unk_reads_characters_everywhere(runner, tmp_path) -> No
 
 def test_words_read_as_characters_get_a_hint(tmp_path) -> None:
     cfg = config.validate(
-        {"vocab": ["the", "cat", "sat"], "sequence_length": 3, "data": {"sequences": [["the", "cat", "sat"]]}},
+        {
+            "vocab": ["the", "cat", "sat"],
+            "sequence_length": 3,
+            "data": {"sequences": [["the", "cat", "sat"]]},
+        },
         "c.yaml",
     )
     try:
