@@ -31,14 +31,24 @@ app.add_typer(config_app, name="config")
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def _fail(message: str, code: int) -> typer.Exit:
+MAX_ERROR_LINES = 10
+"""A wall of errors hides the first one, usually the cause: at most this many `Error:` lines,
+then one line saying how many more (`config validate --all` prints every one)."""
+
+
+def _fail(message: str, code: int, *, limit: int | None = MAX_ERROR_LINES) -> typer.Exit:
     from rich.markup import escape
 
     from lstmcli.render import stderr_console
 
     con = stderr_console()
-    for line in message.splitlines() or [""]:
+    lines = message.splitlines() or [""]
+    shown = lines if limit is None or len(lines) <= limit else lines[:limit]
+    for line in shown:
         con.print(f"[bold red]Error:[/] {escape(line)}", highlight=False, soft_wrap=True)
+    if len(shown) < len(lines):
+        more = len(lines) - len(shown)
+        con.print(f"… and {more} more error{'s' if more > 1 else ''}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
 
 
@@ -212,7 +222,9 @@ def train(
     from lstmcli import training
     from lstmcli.render import emit_json, metrics_table, stderr_console
 
-    prep = training.prepare(cfg)  # data errors surface here, before anything is written
+    source = str(config) if resume is None else str(resume / runs.CONFIG)
+    with config_mod.in_source(source):  # the messages `config validate` gives for this config
+        prep = training.prepare(cfg)  # data errors surface here, before anything is written
     scratch = None
     from lstmcli.backend import is_chief
 
@@ -415,15 +427,31 @@ def config_show(
         sys.stdout.write(config_mod.dump_yaml(cfg))
 
 
-@config_app.command("validate", epilog="Example: [bold]lstmcli config validate configs/*.yaml[/]")
+@config_app.command(
+    "validate",
+    epilog="Examples: [bold]lstmcli config validate configs/*.yaml[/] · "
+    "[bold]lstmcli config validate my.yaml --schema-only[/]",
+)
 @handles_errors
 def config_validate(
     configs: Annotated[list[Path], typer.Argument(help="Config files.", show_default=False)],
     sets: Sets = None,
+    schema_only: Annotated[
+        bool,
+        typer.Option("--schema-only", help="Only the YAML and the schema; do not read the data files."),
+    ] = False,
+    all_errors: Annotated[
+        bool, typer.Option("--all", help=f"Print every error, not only the first {MAX_ERROR_LINES}.")
+    ] = False,
     json_out: Json = False,
 ) -> None:
-    """Check configs; report every error found in every file (exit 0 when all are valid, else 2)."""
+    """Check configs as train would before training: the schema, then the data files read and
+    tokenised, the windows, the validation split and the vocabulary (no TensorFlow).
+
+    Reports every error found in every file; exit 0 when all are valid, else 2.
+    """
     from lstmcli import config as config_mod
+    from lstmcli.data import load_windows
     from lstmcli.errors import LstmcliError as _E
     from lstmcli.render import emit_json
 
@@ -431,7 +459,10 @@ def config_validate(
     errors: list[str] = []
     for path in configs:
         try:
-            config_mod.load(path, sets)
+            cfg = config_mod.load(path, sets)
+            if not schema_only:
+                with config_mod.in_source(str(path)):
+                    load_windows(cfg)  # the very checks training.prepare makes before training
             report.append({"config": str(path), "valid": True, "errors": []})
         except _E as e:
             lines = e.message.splitlines()
@@ -446,7 +477,7 @@ def config_validate(
     if errors:
         if json_out:
             raise typer.Exit(EXIT_USAGE)
-        raise _fail("\n".join(errors), EXIT_USAGE)
+        raise _fail("\n".join(errors), EXIT_USAGE, limit=None if all_errors else MAX_ERROR_LINES)
 
 
 @config_app.command("schema", epilog="Example: [bold]lstmcli config schema > lstmcli.schema.json[/]")
