@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -36,13 +37,17 @@ MAX_ERROR_LINES = 10
 then one line saying how many more (`config validate --all` prints every one)."""
 
 
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07")
+
+
 def _fail(message: str, code: int, *, limit: int | None = MAX_ERROR_LINES) -> typer.Exit:
     from rich.markup import escape
 
     from lstmcli.render import stderr_console
 
     con = stderr_console()
-    lines = message.splitlines() or [""]
+    # Messages quoting other libraries (Keras) may carry colour codes: never pass them on.
+    lines = [_ANSI.sub("", line) for line in message.splitlines()] or [""]
     shown = lines if limit is None or len(lines) <= limit else lines[:limit]
     for line in shown:
         con.print(f"[bold red]Error:[/] {escape(line)}", highlight=False, soft_wrap=True)
@@ -65,6 +70,13 @@ def handles_errors(fn: F) -> F:
             raise _fail("interrupted", EXIT_INTERRUPTED) from None
         except (typer.Exit, typer.Abort, SystemExit):
             raise
+        except OSError as e:
+            # The file system said no (permission, a full or read-only disk, a path through a
+            # file): the user's to fix, not a bug. Writes are atomic, so nothing is half-written.
+            if os.environ.get("LSTMCLI_DEBUG"):
+                raise
+            where = f"{e.filename}: " if e.filename else ""
+            raise _fail(f"{where}{e.strerror or e}", EXIT_USAGE) from None
         except Exception as e:  # a bug, not bad input: say so without a wall of traceback
             if os.environ.get("LSTMCLI_DEBUG"):
                 raise
@@ -201,6 +213,10 @@ def train(
         cfg = runs.open_run(resume).config
         run_dir = resume
         runs.claim(run_dir)  # one owner: a run being trained elsewhere is not resumed (exit 2)
+        from lstmcli import engine, kerasfile
+
+        model_file = run_dir / runs.MODEL
+        engine.check_spec(cfg, kerasfile.load_spec(model_file), model_file)  # the run checks itself
     elif config is None:
         raise UsageError("expected a CONFIG file (or --resume RUN_DIR), got neither")
     else:

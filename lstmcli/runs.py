@@ -129,6 +129,15 @@ def check_out_path(path: Path) -> None:
             f"{path}: expected a new folder for the run, got the current directory or one above it; "
             "choose a name, e.g. --out runs/NAME"
         )
+    # The nearest folder that exists must be a folder we may write in (missing ones are made).
+    anc = resolved.parent
+    while not anc.exists() and not anc.is_symlink() and anc != anc.parent:
+        anc = anc.parent
+    for above in [anc, *anc.parents]:
+        if above.exists() and not above.is_dir():
+            raise UsageError(f"{above}: expected a folder (on the way to {path}), got a file")
+    if not os.access(anc, os.W_OK | os.X_OK):
+        raise UsageError(f"{anc}: permission denied: cannot create {path} in it")
 
 
 def check_run_dir_free(path: Path, force: bool) -> None:
