@@ -521,7 +521,13 @@ def _path(loc: tuple[Any, ...]) -> str:
 
 def _clean_loc(loc: tuple[Any, ...]) -> tuple[Any, ...]:
     # pydantic adds the member type of a union to the location ("str", "list[str]"): drop it.
-    return tuple(p for p in loc if not (isinstance(p, str) and ("[" in p or p in ("str", "list"))))
+    # A user's own key may hold "[" (`0[: 1`): only pydantic's type tags (`list[str]`) go.
+    return tuple(
+        p for p in loc if not (isinstance(p, str) and (p in ("str", "list") or _TYPE_TAG.fullmatch(p)))
+    )
+
+
+_TYPE_TAG = re.compile(r"[a-z]+\[[a-z_\[\], |]+\]")
 
 
 def _known_keys(loc: tuple[Any, ...]) -> list[str]:
@@ -546,7 +552,7 @@ def _messages(e: ValidationError, data: dict[str, Any]) -> list[str]:
         ctx = err.get("ctx") or {}
         if etype == "extra_forbidden":
             known = _known_keys(loc)
-            name = str(loc[-1])
+            name = str(err["loc"][-1])
             close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
             hint = f" (did you mean {_path(loc[:-1] + (close[0],))!r}?)" if close else ""
             msgs.append(f"{key}: expected one of {', '.join(known)}, got unknown key {name!r}{hint}")
