@@ -169,7 +169,7 @@ def train(
     config: Annotated[Path | None, typer.Argument(help="YAML config file.", show_default=False)] = None,
     out: Annotated[
         Path | None,
-        typer.Option("--out", "-o", help="Run directory [default: runs/<config-stem>-<time>]."),
+        typer.Option("--out", "-o", help="Run directory \\[default: runs/<config-stem>-<time>]."),
     ] = None,
     force: Annotated[
         bool, typer.Option("--force", help="Replace an existing non-empty run directory.")
@@ -180,7 +180,7 @@ def train(
     ] = None,
     plot: Annotated[
         Path | None,
-        typer.Option("--plot", help="Also save loss/accuracy curves to a PNG (needs lstmcli[plot])."),
+        typer.Option("--plot", help="Also save loss/accuracy curves to a PNG (needs lstmcli\\[plot])."),
     ] = None,
     require: Annotated[
         list[str] | None,
@@ -325,7 +325,16 @@ def inspect(
     ] = False,
     engine: Engine_ = "auto",
     plot: Annotated[
-        Path | None, typer.Option("--plot", help="Also save heatmaps to a PNG (needs lstmcli[plot]).")
+        Path | None, typer.Option("--plot", help="Also save heatmaps to a PNG (needs lstmcli\\[plot]).")
+    ] = None,
+    units: Annotated[
+        str | None,
+        typer.Option(
+            "--units",
+            metavar="START:STOP",
+            help="Units shown in the tables, e.g. 0:8 (default: as many as fit the terminal; "
+            "--json has all).",
+        ),
     ] = None,
     sets: Sets = None,
     precision: Precision = 4,
@@ -356,10 +365,13 @@ def inspect(
     if json_out:
         emit_json(inspect_json(result))
     else:
-        items = inspect_tables(result, precision)
+        from lstmcli.render import stdout_console
+
+        width = stdout_console().width
+        items = inspect_tables(result, precision, width=width, units=units)
         if gates:
             result.steps = shown_steps
-            items += gate_tables(result, precision)
+            items += gate_tables(result, precision, width=width, units=units)
         if result.verify is not None:
             items.append(verify_line(result.verify))
         _print(items)
