@@ -246,16 +246,16 @@ def make_strategy(cfg: Config) -> Any:
 
 
 def is_chief() -> bool:
-    """Only the chief writes the run directory: worker 0 (or the `chief` task) of TF_CONFIG."""
-    import json
+    """Only the chief writes the run directory: worker 0 (or the `chief` task) of TF_CONFIG.
+
+    A malformed TF_CONFIG is a usage error here too (parse_tf_config), never a traceback."""
     import os
 
     raw = os.environ.get("TF_CONFIG")
     if not raw:
         return True
-    task = json.loads(raw).get("task", {})
-    return task.get("type") == "chief" or (
-        task.get("type") == "worker"
-        and task.get("index") == 0
-        and "chief" not in json.loads(raw).get("cluster", {})
+    tf_config = parse_tf_config(raw)
+    task = tf_config["task"]
+    return task["type"] == "chief" or (
+        task["type"] == "worker" and task["index"] == 0 and "chief" not in tf_config["cluster"]
     )

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -31,14 +32,28 @@ app.add_typer(config_app, name="config")
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def _fail(message: str, code: int) -> typer.Exit:
+MAX_ERROR_LINES = 10
+"""A wall of errors hides the first one, usually the cause: at most this many `Error:` lines,
+then one line saying how many more (`config validate --all` prints every one)."""
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07")
+
+
+def _fail(message: str, code: int, *, limit: int | None = MAX_ERROR_LINES) -> typer.Exit:
     from rich.markup import escape
 
     from lstmcli.render import stderr_console
 
     con = stderr_console()
-    for line in message.splitlines() or [""]:
+    # Messages quoting other libraries (Keras) may carry colour codes: never pass them on.
+    lines = [_ANSI.sub("", line) for line in message.splitlines()] or [""]
+    shown = lines if limit is None or len(lines) <= limit else lines[:limit]
+    for line in shown:
         con.print(f"[bold red]Error:[/] {escape(line)}", highlight=False, soft_wrap=True)
+    if len(shown) < len(lines):
+        more = len(lines) - len(shown)
+        con.print(f"… and {more} more error{'s' if more > 1 else ''}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
 
 
@@ -55,6 +70,13 @@ def handles_errors(fn: F) -> F:
             raise _fail("interrupted", EXIT_INTERRUPTED) from None
         except (typer.Exit, typer.Abort, SystemExit):
             raise
+        except OSError as e:
+            # The file system said no (permission, a full or read-only disk, a path through a
+            # file): the user's to fix, not a bug. Writes are atomic, so nothing is half-written.
+            if os.environ.get("LSTMCLI_DEBUG"):
+                raise
+            where = f"{e.filename}: " if e.filename else ""
+            raise _fail(f"{where}{e.strerror or e}", EXIT_USAGE) from None
         except Exception as e:  # a bug, not bad input: say so without a wall of traceback
             if os.environ.get("LSTMCLI_DEBUG"):
                 raise
@@ -62,6 +84,22 @@ def handles_errors(fn: F) -> F:
                 f"internal error: {type(e).__name__}: {e} (set LSTMCLI_DEBUG=1 for the traceback)",
                 EXIT_RUNTIME,
             ) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def releases_run_locks(fn: F) -> F:
+    """Run locks taken by a command are dropped when it ends (the process's end would too, but
+    tests and scripts call commands in one process)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            from lstmcli import runs
+
+            runs.release_all()
 
     return wrapper  # type: ignore[return-value]
 
@@ -127,11 +165,12 @@ def _print(items: list[Any]) -> None:
     "[bold]lstmcli train --resume runs/hello --set train.epochs=600[/]",
 )
 @handles_errors
+@releases_run_locks
 def train(
     config: Annotated[Path | None, typer.Argument(help="YAML config file.", show_default=False)] = None,
     out: Annotated[
         Path | None,
-        typer.Option("--out", "-o", help="Run directory [default: runs/<config-stem>-<time>]."),
+        typer.Option("--out", "-o", help="Run directory \\[default: runs/<config-stem>-<time>]."),
     ] = None,
     force: Annotated[
         bool, typer.Option("--force", help="Replace an existing non-empty run directory.")
@@ -146,7 +185,7 @@ def train(
     ] = None,
     plot: Annotated[
         Path | None,
-        typer.Option("--plot", help="Also save loss/accuracy curves to a PNG (needs lstmcli[plot])."),
+        typer.Option("--plot", help="Also save loss/accuracy curves to a PNG (needs lstmcli\\[plot])."),
     ] = None,
     require: Annotated[
         list[str] | None,
@@ -178,14 +217,25 @@ def train(
             )
         from lstmcli import training
 
-        cfg = training.resume_config(resume, sets or [])
         run_dir = resume
+        if not _other_worker(runs.open_run(resume).config):
+            # One owner: a run being trained elsewhere is not resumed (exit 2). The other workers
+            # of a multi-worker run only read the chief's run directory.
+            runs.claim(run_dir)
+        cfg = training.resume_config(resume, sets or [])
+        from lstmcli import engine, kerasfile
+
+        model_file = run_dir / runs.MODEL
+        engine.check_spec(cfg, kerasfile.load_spec(model_file), model_file)  # the run checks itself
     elif config is None:
         raise UsageError("expected a CONFIG file (or --resume RUN_DIR), got neither")
     else:
         cfg = config_mod.load(config, sets)
         run_dir = out if out is not None else runs.default_run_dir(config)
-        runs.check_run_dir_free(run_dir, force)
+        if not _other_worker(cfg):
+            # Early answers, before the data are read; create_run_dir asks again under the lock.
+            runs.check_run_dir_free(run_dir, force)
+            runs.check_unlocked(run_dir)
     reqs = [gates.parse(r) for r in require or []]
     available = ["loss", "accuracy"]
     if cfg.train.validation_split > 0:
@@ -199,12 +249,12 @@ def train(
     from lstmcli import training
     from lstmcli.render import emit_json, metrics_table, stderr_console
 
-    prep = training.prepare(cfg)  # data errors surface here, before anything is written
+    source = str(config) if resume is None else str(resume / runs.CONFIG)
+    with config_mod.in_source(source):  # the messages `config validate` gives for this config
+        prep = training.prepare(cfg)  # data errors surface here, before anything is written
     scratch = None
     shown_dir = run_dir
-    from lstmcli.backend import is_chief
-
-    if cfg.train.distribute == "multi_worker" and not is_chief() and resume is None:
+    if _other_worker(cfg) and resume is None:
         # Only the chief writes the run directory. Another worker starts from its own copy of
         # the same seeded initial state in a scratch folder (removed after); it saves nothing.
         # A resumed worker reads the chief's run directory (a shared file system or a copy).
@@ -262,6 +312,13 @@ def train(
         raise RequirementError("\n".join(failed))
 
 
+def _other_worker(cfg: Any) -> bool:
+    """A multi-worker run's workers other than the chief never write the run directory."""
+    from lstmcli.backend import is_chief
+
+    return bool(cfg.train.distribute == "multi_worker" and not is_chief())
+
+
 # ---------------------------------------------------------------- inspect
 
 
@@ -289,7 +346,16 @@ def inspect(
     ] = False,
     engine: Engine_ = "auto",
     plot: Annotated[
-        Path | None, typer.Option("--plot", help="Also save heatmaps to a PNG (needs lstmcli[plot]).")
+        Path | None, typer.Option("--plot", help="Also save heatmaps to a PNG (needs lstmcli\\[plot]).")
+    ] = None,
+    units: Annotated[
+        str | None,
+        typer.Option(
+            "--units",
+            metavar="START:STOP",
+            help="Units shown in the tables, e.g. 0:8 (default: as many as fit the terminal; "
+            "--json has all).",
+        ),
     ] = None,
     sets: Sets = None,
     precision: Precision = 4,
@@ -320,10 +386,13 @@ def inspect(
     if json_out:
         emit_json(inspect_json(result))
     else:
-        items = inspect_tables(result, precision)
+        from lstmcli.render import stdout_console
+
+        width = stdout_console().width
+        items = inspect_tables(result, precision, width=width, units=units)
         if gates:
             result.steps = shown_steps
-            items += gate_tables(result, precision)
+            items += gate_tables(result, precision, width=width, units=units)
         if result.verify is not None:
             items.append(verify_line(result.verify))
         _print(items)
@@ -407,15 +476,31 @@ def config_show(
         sys.stdout.write(config_mod.dump_yaml(cfg))
 
 
-@config_app.command("validate", epilog="Example: [bold]lstmcli config validate configs/*.yaml[/]")
+@config_app.command(
+    "validate",
+    epilog="Examples: [bold]lstmcli config validate configs/*.yaml[/] · "
+    "[bold]lstmcli config validate my.yaml --schema-only[/]",
+)
 @handles_errors
 def config_validate(
     configs: Annotated[list[Path], typer.Argument(help="Config files.", show_default=False)],
     sets: Sets = None,
+    schema_only: Annotated[
+        bool,
+        typer.Option("--schema-only", help="Only the YAML and the schema; do not read the data files."),
+    ] = False,
+    all_errors: Annotated[
+        bool, typer.Option("--all", help=f"Print every error, not only the first {MAX_ERROR_LINES}.")
+    ] = False,
     json_out: Json = False,
 ) -> None:
-    """Check configs; report every error found in every file (exit 0 when all are valid, else 2)."""
+    """Check configs as train would before training: the schema, then the data files read and
+    tokenised, the windows, the validation split and the vocabulary (no TensorFlow).
+
+    Reports every error found in every file; exit 0 when all are valid, else 2.
+    """
     from lstmcli import config as config_mod
+    from lstmcli.data import load_windows
     from lstmcli.errors import LstmcliError as _E
     from lstmcli.render import emit_json
 
@@ -423,7 +508,10 @@ def config_validate(
     errors: list[str] = []
     for path in configs:
         try:
-            config_mod.load(path, sets)
+            cfg = config_mod.load(path, sets)
+            if not schema_only:
+                with config_mod.in_source(str(path)):
+                    load_windows(cfg)  # the very checks training.prepare makes before training
             report.append({"config": str(path), "valid": True, "errors": []})
         except _E as e:
             lines = e.message.splitlines()
@@ -438,7 +526,7 @@ def config_validate(
     if errors:
         if json_out:
             raise typer.Exit(EXIT_USAGE)
-        raise _fail("\n".join(errors), EXIT_USAGE)
+        raise _fail("\n".join(errors), EXIT_USAGE, limit=None if all_errors else MAX_ERROR_LINES)
 
 
 @config_app.command("schema", epilog="Example: [bold]lstmcli config schema > lstmcli.schema.json[/]")

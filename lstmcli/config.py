@@ -5,7 +5,10 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+import re
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -276,8 +279,79 @@ class _KeyedError(ValueError):
 # ---------------------------------------------------------------- loading
 
 
+class Loader(yaml.SafeLoader):
+    """`yaml.SafeLoader` with YAML 1.2's numbers, and duplicate keys as errors.
+
+    YAML 1.1 (PyYAML's default) reads `1e-3` as a string and `010` as 8; YAML 1.2 and JSON read
+    numbers as people write them: `1e-3`, `5E-4`, `.5`, `1_000` (underscores between digits, as
+    PyYAML allows), `0x1F`, `0o17`. Booleans keep PyYAML's YAML 1.1 words (`yes`, `on` …), so a
+    boolean where a token or a number belongs stays an error, never a silent coercion.
+    """
+
+
+_DIGITS = r"[0-9](?:_?[0-9])*"
+_INT = re.compile(rf"^(?:[-+]?{_DIGITS}|0o[0-7]+|0x[0-9a-fA-F]+)$")
+_FLOAT = re.compile(
+    rf"^(?:[-+]?(?:\.{_DIGITS}|{_DIGITS}(?:\.(?:{_DIGITS})?)?)(?:[eE][-+]?{_DIGITS})?"
+    r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
+)
+_NUMBER_TAGS = ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float")
+Loader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag not in _NUMBER_TAGS]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+Loader.add_implicit_resolver("tag:yaml.org,2002:int", _INT, list("-+0123456789"))
+Loader.add_implicit_resolver("tag:yaml.org,2002:float", _FLOAT, list("-+.0123456789"))
+
+
+def _int(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> int:
+    text = str(loader.construct_scalar(node)).replace("_", "")
+    if text[:2] in ("0o", "0x"):
+        return int(text[2:], 8 if text[1] == "o" else 16)
+    return int(text, 10)
+
+
+def _float(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> float:
+    text = str(loader.construct_scalar(node)).replace("_", "").lower()
+    if text.endswith(("inf", "nan")):
+        return float(text.replace(".", ""))
+    return float(text)
+
+
+def _mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+    first: dict[Any, int] = {}
+    for key_node, _ in node.value:
+        if key_node.tag == "tag:yaml.org,2002:merge":
+            continue  # `<<: *base` then overriding a key of it is what merges are for
+        key = loader.construct_object(key_node, deep=True)
+        try:
+            line = first.setdefault(key, key_node.start_mark.line)
+        except TypeError:
+            continue  # an unhashable key: construct_mapping reports it
+        if line != key_node.start_mark.line:
+            raise yaml.constructor.ConstructorError(
+                None,
+                None,
+                f"duplicate key {key!r} (first at line {line + 1}, again at line "
+                f"{key_node.start_mark.line + 1})",
+                key_node.start_mark,
+            )
+    loader.flatten_mapping(node)
+    return dict(loader.construct_pairs(node, deep=True))
+
+
+Loader.add_constructor("tag:yaml.org,2002:int", _int)
+Loader.add_constructor("tag:yaml.org,2002:float", _float)
+Loader.add_constructor("tag:yaml.org,2002:map", _mapping)
+
+
+def load_yaml(text: str) -> Any:
+    """Parse YAML text with `Loader` (safe: no Python objects are ever built)."""
+    return yaml.load(text, Loader=Loader)  # noqa: S506 - Loader is a SafeLoader subclass
+
+
 def read_yaml(path: Path) -> dict[str, Any]:
-    """Read a YAML mapping with `yaml.safe_load` only; errors name the file and the line."""
+    """Read a YAML mapping with the safe `Loader` only; errors name the file and the line."""
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -291,7 +365,7 @@ def read_yaml(path: Path) -> dict[str, Any]:
     except OSError as e:
         raise UsageError(f"{path}: cannot read: {e.strerror}") from None
     try:
-        data = yaml.safe_load(text)
+        data = load_yaml(text)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f"line {mark.line + 1}: " if mark is not None else ""
@@ -304,6 +378,22 @@ def read_yaml(path: Path) -> dict[str, Any]:
     return data
 
 
+_KEY_FIRST = re.compile(r"^([a-z_]+)[.\[:]")
+
+
+@contextmanager
+def in_source(source: str) -> Iterator[None]:
+    """Name the config in a usage error about one of its keys (`sequence_length: …` raised by
+    the data checks becomes `a.yaml: sequence_length: …`); errors naming a file pass as they are."""
+    try:
+        yield
+    except UsageError as e:
+        m = _KEY_FIRST.match(e.message)
+        if m is None or m.group(1) not in Config.model_fields:
+            raise
+        raise UsageError(f"{source}: {e.message}") from None
+
+
 def parse_set(item: str) -> tuple[list[str], Any]:
     """`KEY.PATH=VALUE` → (key path, value read as a YAML scalar)."""
     if "=" not in item:
@@ -314,7 +404,7 @@ def parse_set(item: str) -> tuple[list[str], Any]:
     if not key or any(p == "" for p in parts):
         raise UsageError(f"--set {item}: expected KEY.PATH=VALUE, got an empty key")
     try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
+        value = load_yaml(raw) if raw.strip() else ""
     except yaml.YAMLError:
         raise UsageError(f"--set {item}: expected a YAML value after '=', got {raw!r}") from None
     return parts, value
@@ -437,7 +527,13 @@ def _path(loc: tuple[Any, ...]) -> str:
 
 def _clean_loc(loc: tuple[Any, ...]) -> tuple[Any, ...]:
     # pydantic adds the member type of a union to the location ("str", "list[str]"): drop it.
-    return tuple(p for p in loc if not (isinstance(p, str) and ("[" in p or p in ("str", "list"))))
+    # A user's own key may hold "[" (`0[: 1`): only pydantic's type tags (`list[str]`) go.
+    return tuple(
+        p for p in loc if not (isinstance(p, str) and (p in ("str", "list") or _TYPE_TAG.fullmatch(p)))
+    )
+
+
+_TYPE_TAG = re.compile(r"[a-z]+\[[a-z_\[\], |]+\]")
 
 
 def _known_keys(loc: tuple[Any, ...]) -> list[str]:
@@ -462,7 +558,7 @@ def _messages(e: ValidationError, data: dict[str, Any]) -> list[str]:
         ctx = err.get("ctx") or {}
         if etype == "extra_forbidden":
             known = _known_keys(loc)
-            name = str(loc[-1])
+            name = str(err["loc"][-1])
             close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
             hint = f" (did you mean {_path(loc[:-1] + (close[0],))!r}?)" if close else ""
             msgs.append(f"{key}: expected one of {', '.join(known)}, got unknown key {name!r}{hint}")

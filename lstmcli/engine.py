@@ -74,7 +74,7 @@ class KerasEngine:
         # Read the architecture without Keras first: a file holding layers lstmcli did not
         # write (a Lambda, a custom object) is refused before Keras sees it; Keras then loads
         # in safe mode, which never deserialises code either.
-        kerasfile.load_spec(path)
+        check_spec(cfg, kerasfile.load_spec(path), path)  # as the NumPy engine does
         try:
             model = backend.load_model(path)
         except Exception as e:  # Keras raises ValueError/OSError/KeyError for damaged files
@@ -145,14 +145,9 @@ class NumpyEngine:
     @classmethod
     def from_file(cls, cfg: Config, path: Any) -> NumpyEngine:
         from lstmcli import kerasfile
-        from lstmcli.errors import RunDirError
 
         spec = kerasfile.load_spec(path)
-        if spec.input_dim != len(cfg.vocab) or spec.dense.kernel.shape[1] != len(cfg.vocab):
-            raise RunDirError(
-                f"{path}: expected a model for the config's {len(cfg.vocab)}-token vocabulary, "
-                f"got input size {spec.input_dim}"
-            )
+        check_spec(cfg, spec, path)
         return cls(cfg, spec)
 
     def num_layers(self) -> int:
@@ -218,3 +213,33 @@ def states_from_traces(traces: list[Any], return_sequences: bool) -> LayerStates
         hidden=[t.h[-1] for t in traces],
         cell=[t.c[-1] for t in traces] if has_cell else None,
     )
+
+
+def _shape(cell: str, units: list[int], vocab: int) -> str:
+    layers = f"{len(units)} layer{'s' if len(units) != 1 else ''}"
+    sizes = f"{units[0]} units" if len(set(units)) == 1 else f"{', '.join(map(str, units))} units"
+    return f"{cell}, {layers} of {sizes}, a {vocab}-token vocabulary"
+
+
+def check_spec(cfg: Config, spec: Any, path: Any) -> None:
+    """A run directory checks itself: its model.keras must be the model its config.yaml
+    describes (cell, layers, units, vocabulary); a file swapped in from another run is refused
+    (exit 2) naming both, whichever engine runs it."""
+    from pathlib import Path
+
+    from lstmcli.errors import RunDirError
+
+    vocab = len(cfg.vocab)
+    want = _shape(cfg.model.cell, [cfg.model.units] * cfg.model.num_layers, vocab)
+    kinds = {layer.kind for layer in spec.layers}
+    got_cell = next(iter(kinds)) if len(kinds) == 1 else "/".join(sorted(kinds))
+    got_units = [layer.units for layer in spec.layers] or [0]
+    out_size = int(spec.dense.kernel.shape[1])
+    got = _shape(got_cell, got_units, spec.input_dim)
+    if out_size != spec.input_dim:
+        got += f" in, {out_size} out"
+    if got != want:
+        config_file = Path(path).parent / "config.yaml"
+        raise RunDirError(
+            f"{path}: does not match {config_file}: the config describes {want}, the model file holds {got}"
+        )

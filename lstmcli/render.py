@@ -127,11 +127,57 @@ def inspect_json(r: InspectResult) -> dict[str, Any]:
     return out
 
 
-def inspect_tables(r: InspectResult, precision: int) -> list[RenderableType]:
+def unit_range(total: int, spec: str | None, width: int, cell_width: int, fixed: int = 16) -> range:
+    """The units a table shows: `--units A:B` (Python slice bounds), or as many as fit `width`
+    columns of `cell_width` characters each (the rest are a `--units` or `--json` away)."""
+    from lstmcli.errors import UsageError
+
+    if spec is not None:
+        parts = spec.split(":")
+        try:
+            if len(parts) == 1:
+                lo, hi = int(parts[0]), int(parts[0]) + 1
+            elif len(parts) == 2:
+                lo = int(parts[0]) if parts[0] else 0
+                hi = int(parts[1]) if parts[1] else total
+            else:
+                raise ValueError
+        except ValueError:
+            raise UsageError(f"--units: expected START:STOP (e.g. 0:8) or one unit, got {spec!r}") from None
+        chosen = range(total)[lo:hi]
+        if not chosen:
+            raise UsageError(f"--units: expected units within 0:{total}, got {spec!r}")
+        return chosen
+    fit = max(1, (width - fixed) // cell_width)
+    return range(min(total, fit))
+
+
+def _one_line(text: str, limit: int) -> str:
+    text = text.replace("\n", "⏎").replace("\t", "⇥")
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _units_note(shown: range, total: int) -> str | None:
+    if len(shown) == total:
+        return None
+    return (
+        f"[dim]units {shown.start}–{shown.stop - 1} of {total} shown: --units A:B for others "
+        "(e.g. --units 0:8), --json for all[/]"
+    )
+
+
+def inspect_tables(
+    r: InspectResult, precision: int, *, width: int = 240, units: str | None = None
+) -> list[RenderableType]:
     from rich.table import Table
 
     items: list[RenderableType] = []
-    labels = [r.sep.join(toks) for toks in r.inputs]
+    # Row labels on one line, and short: a 32-character window would crowd out the units.
+    labels = [_one_line(r.sep.join(toks), 24) for toks in r.inputs]
+    label_width = max([len(label) for label in labels] + [8]) + 3
+    shown = unit_range(r.units, units, width, precision + 6, label_width + (8 if r.return_sequences else 0))
+    # A vocabulary wider than the screen: the hot index instead of a column per token.
+    compact = 14 + sum(max(len(v), 1) + 3 for v in r.vocab) > width
     items.append(
         f"[bold]{r.cell.upper()}[/] layer {r.layer} of {r.num_layers} · {r.units} units · "
         f"weights from {r.source} · engine {r.engine}"
@@ -141,10 +187,15 @@ def inspect_tables(r: InspectResult, precision: int) -> list[RenderableType]:
         t = Table(title=f"{label!r}", title_justify="left")
         t.add_column("t", justify="right")
         t.add_column("token")
-        for v in r.vocab:
-            t.add_column(v, justify="right")
-        for step, (tok, row) in enumerate(zip(toks, x, strict=True)):
-            t.add_row(str(step), tok, *(f"[bold]{int(c)}[/]" if c else "0" for c in row))
+        if compact:
+            t.add_column(f"hot index (of {len(r.vocab)})", justify="right")
+            for step, (tok, row) in enumerate(zip(toks, x, strict=True)):
+                t.add_row(str(step), repr(tok), str(int(np.argmax(row))) if row.any() else "none")
+        else:
+            for v in r.vocab:
+                t.add_column(v, justify="right")
+            for step, (tok, row) in enumerate(zip(toks, x, strict=True)):
+                t.add_row(str(step), tok, *(f"[bold]{int(c)}[/]" if c else "0" for c in row))
         items.append(t)
 
     def state_table(name: str, arrays: list[np.ndarray] | None) -> RenderableType:
@@ -154,9 +205,10 @@ def inspect_tables(r: InspectResult, precision: int) -> list[RenderableType]:
         t.add_column("sequence")
         if arrays[0].ndim == 2:  # return_sequences: one row per timestep
             t.add_column("t", justify="right")
-        for u in range(r.units):
+        for u in shown:
             t.add_column(f"unit {u}", justify="right")
         for label, toks, a in zip(labels, r.inputs, arrays, strict=True):
+            a = a[..., shown.start : shown.stop]
             if a.ndim == 2:
                 for step, row in enumerate(a):
                     t.add_row(
@@ -166,6 +218,10 @@ def inspect_tables(r: InspectResult, precision: int) -> list[RenderableType]:
                 t.add_row(label, *(_fmt(v, precision) for v in a))
         return t
 
+    note = _units_note(shown, r.units)
+
+    if note:
+        items.append(note)
     items.append(state_table("outputs", r.states.outputs))
     items.append(state_table("hidden state", r.states.hidden))
     items.append(state_table("cell state", r.states.cell))
@@ -272,7 +328,9 @@ GATE_SCALE = {
 }
 
 
-def gate_tables(r: InspectResult, precision: int) -> list[RenderableType]:
+def gate_tables(
+    r: InspectResult, precision: int, *, width: int = 240, units: str | None = None
+) -> list[RenderableType]:
     """Per sequence: one row per timestep (token, then every gate and state per unit), coloured
     on a sequential scale for gates in [0, 1] and a diverging one for values in [-1, 1]; then a
     heatmap of h and c over time × units."""
@@ -294,18 +352,24 @@ def gate_tables(r: InspectResult, precision: int) -> list[RenderableType]:
     items.append(f"[bold]gates and states per timestep[/] ({r.cell}, layer {r.layer}): {legend}")
     if r.cell != "lstm":
         items.append(f"{r.cell} has no cell state: c is null")
+    shown = unit_range(r.units, units, width, len(keys) * (precision + 5), 14)
+    note = _units_note(shown, r.units)
+    if note:
+        items.append(note)
+    # The heatmaps have units as rows: every unit fits, unless --units picks some.
+    heat_units = unit_range(r.units, units, 1 << 30, 1)
     for toks, steps in zip(r.inputs, r.steps, strict=True):
         label = r.sep.join(toks)
         t = Table(title=f"{label!r}: gates", title_justify="left", box=box.SIMPLE_HEAD, padding=(0, 1))
         t.add_column("t", justify="right")
         t.add_column("token")
         for k in keys:
-            for u in range(r.units):
+            for u in shown:
                 t.add_column(f"{k}{u}", justify="right")
         for n, step in enumerate(steps):
             cells: list[Any] = [str(n), step["token"]]
             for k in keys:
-                for v in step[k]:
+                for v in step[k][shown.start : shown.stop]:
                     cells.append(Text(_fmt(v, precision), style=GATE_SCALE.get(k, _diverging)(v)))
             t.add_row(*cells)
         items.append(t)
@@ -320,7 +384,7 @@ def gate_tables(r: InspectResult, precision: int) -> list[RenderableType]:
             hm.add_column("unit")
             for n, step in enumerate(steps):
                 hm.add_column(f"{n} {step['token']}", justify="right")
-            for u in range(r.units):
+            for u in heat_units:
                 hm.add_row(
                     str(u), *(Text(_fmt(step[k][u], 2), style=_diverging(step[k][u])) for step in steps)
                 )
@@ -358,6 +422,8 @@ def runs_json(found: list[Any]) -> dict[str, Any]:
                 "started": r.started,
                 "config": {k: r.config.get(k) for k in RUN_KEYS},
                 "metrics": r.metrics,
+                "running": r.running,  # another process holds the run's lock: training now
+                "pid": r.running_pid,
             }
             for r in found
         ]
@@ -370,6 +436,7 @@ def runs_table(found: list[Any], root: Any) -> RenderableType:
     t = Table(title=f"runs under {root} ({len(found)})", title_justify="left")
     t.add_column("run")
     t.add_column("started")
+    t.add_column("status")
     for k in RUN_KEYS:
         t.add_column(k.split(".")[-1], justify="right")
     names = sorted({m for r in found for m in r.metrics})
@@ -379,6 +446,7 @@ def runs_table(found: list[Any], root: Any) -> RenderableType:
         t.add_row(
             r.name,
             (r.started or "")[:19].replace("T", " "),
+            f"running (pid {r.running_pid})" if r.running else ("done" if r.record else "stopped"),
             *(str(r.config.get(k, "")) for k in RUN_KEYS),
             *(f"{r.metrics[m]:.4f}" if m in r.metrics else "" for m in names),
         )

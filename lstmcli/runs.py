@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import atexit
 import csv
+import errno
+import fcntl
 import io
 import json
 import os
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -99,12 +103,256 @@ def default_run_dir(config_path: Path, root: Path = Path("runs")) -> Path:
     return out
 
 
+# Files lstmcli writes into a run directory (and the temporary names they are written under):
+# `--force` replaces a folder holding only these, never anything else.
+RUN_FILES = frozenset({MODEL, CONFIG, HISTORY, METRICS, RUN, "checkpoint.json", "best.keras"})
+
+
+def _foreign(path: Path) -> list[str]:
+    """Names in `path` that lstmcli does not write into a run directory."""
+    return sorted(
+        e.name
+        for e in path.iterdir()
+        if e.name not in RUN_FILES and not (e.name.startswith(".") and e.name.endswith(".tmp"))
+    )
+
+
+def check_out_path(path: Path) -> None:
+    """`--out` must name a new folder of its own: not `.`, `..`, `/` or the folder we stand in."""
+    try:
+        resolved = path.resolve()
+        here = Path.cwd().resolve()
+    except OSError as e:
+        raise UsageError(f"{path}: {e.strerror or e}") from None
+    if path.name in ("", ".", "..") or resolved == here or resolved in here.parents:
+        raise UsageError(
+            f"{path}: expected a new folder for the run, got the current directory or one above it; "
+            "choose a name, e.g. --out runs/NAME"
+        )
+    # The nearest folder that exists must be a folder we may write in (missing ones are made).
+    anc = resolved.parent
+    while not anc.exists() and not anc.is_symlink() and anc != anc.parent:
+        anc = anc.parent
+    for above in [anc, *anc.parents]:
+        if above.exists() and not above.is_dir():
+            raise UsageError(f"{above}: expected a folder (on the way to {path}), got a file")
+    if not os.access(anc, os.W_OK | os.X_OK):
+        raise UsageError(f"{anc}: permission denied: cannot create {path} in it")
+
+
 def check_run_dir_free(path: Path, force: bool) -> None:
-    """A non-empty directory is never overwritten unless forced (exit 2)."""
-    if path.exists() and not path.is_dir():
-        raise UsageError(f"{path}: expected a run directory, got a file")
-    if path.is_dir() and any(path.iterdir()) and not force:
-        raise UsageError(f"{path}: directory exists and is not empty; choose another --out or pass --force")
+    """A non-empty directory is never overwritten unless forced, and `--force` replaces only a run
+    directory (or an empty folder): a folder holding anything else is left alone (exit 2).
+
+    Called once early, to fail before the data are read, and again by `training.create_run_dir`
+    while it holds the run's lock, where the answer is final.
+    """
+    check_out_path(path)
+    try:
+        if path.exists() and not path.is_dir():
+            raise UsageError(f"{path}: expected a run directory, got a file")
+        if not path.is_dir() or not any(path.iterdir()):
+            return
+        if not force:
+            raise UsageError(
+                f"{path}: directory exists and is not empty; choose another --out or pass --force"
+            )
+        foreign = _foreign(path)
+        if not is_run_dir(path) or foreign:
+            what = f"it holds {', '.join(map(repr, foreign[:3]))}" + (" …" if len(foreign) > 3 else "")
+            if not foreign:
+                what = f"it has no {CONFIG} and {MODEL}"
+            raise UsageError(
+                f"{path}: --force replaces only a run directory lstmcli made, and {what}; "
+                "left untouched: remove it yourself or choose another --out"
+            )
+    except OSError as e:
+        raise UsageError(f"{e.filename or path}: {e.strerror or e}") from None
+
+
+# ---------------------------------------------------------------- one owner per run directory
+
+
+class RunLockedError(UsageError):
+    """Another process holds the run directory's lock (exit 2)."""
+
+
+@dataclass
+class RunLock:
+    """An exclusive `flock` on `PARENT/.NAME.lock`, the lock file of run directory `PARENT/NAME`.
+
+    Why a sibling file, not a file inside the run directory: the run directory is built in a
+    temporary sibling and renamed into place, and `--force` swaps one directory for another, so
+    a lock inside it would change identity in the middle of the very operations it guards. The
+    sibling's name never moves; every process creating, training, resuming or replacing NAME
+    locks it first, and only then asks whether NAME is free. The OS drops the lock when the
+    process dies, however it dies, so a crash leaves no stale lock (at worst a stale file,
+    which the next owner simply locks). The file holds the owner's pid, for the message.
+    """
+
+    run_dir: Path
+    path: Path
+    fd: int
+
+    def release(self) -> None:
+        if self.fd < 0:
+            return
+        # Unlink while still holding the lock: a process that opened the old file meanwhile
+        # notices (its inode is no longer the path's) and starts over, see `claim`.
+        try:
+            if os.stat(self.path).st_ino == os.fstat(self.fd).st_ino:
+                os.unlink(self.path)
+        except OSError:
+            pass
+        os.close(self.fd)
+        self.fd = -1
+        _HELD.pop(_lock_file(self.run_dir), None)
+
+
+_HELD: dict[Path, RunLock] = {}
+
+
+def _lock_file(run_dir: Path) -> Path:
+    # The parent resolved (symlinks, ..), so two spellings of one run share one lock.
+    parent = run_dir.parent.resolve()
+    return parent / f".{run_dir.name}.lock"
+
+
+def _holder(fd: int) -> str:
+    try:
+        text = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+    except OSError:
+        text = ""
+    return f"pid {text}" if text.isdigit() else "pid unknown"
+
+
+def claim(run_dir: Path, *, attempts: int = 5) -> RunLock:
+    """Take the exclusive lock of `run_dir` for the rest of the process (or until released).
+
+    Re-entrant within a process; a lock held by another process is a `RunLockedError` naming
+    its pid. A few short retries cover `lstmcli runs` probing the lock at that very moment.
+    The parent folder must exist.
+    """
+    key = _lock_file(run_dir)
+    if key in _HELD:
+        return _HELD[key]
+    for attempt in range(attempts):
+        try:
+            fd = os.open(key, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
+        except OSError as e:
+            raise UsageError(f"{run_dir}: cannot lock it ({key}: {e.strerror or e})") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _holder(fd)
+            os.close(fd)
+            if attempt + 1 < attempts:
+                time.sleep(0.05)
+                continue
+            raise _locked(run_dir, holder) from None
+        try:
+            same = os.stat(key).st_ino == os.fstat(fd).st_ino
+        except FileNotFoundError:
+            same = False
+        if not same:  # the previous owner released (and unlinked) it meanwhile: lock the new file
+            os.close(fd)
+            continue
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        lock = _HELD[key] = RunLock(run_dir, key, fd)
+        return lock
+    raise RunLockedError(f"{run_dir}: is locked by another lstmcli process (pid unknown)")
+
+
+def _locked(run_dir: Path, holder: str) -> RunLockedError:
+    return RunLockedError(
+        f"{run_dir}: is locked by another lstmcli process ({holder}); "
+        "wait for it to finish or stop it (a killed process releases the lock)"
+    )
+
+
+def check_unlocked(run_dir: Path) -> None:
+    """Fail early (before reading data) when another process holds the run; `claim` decides."""
+    pid = lock_holder(run_dir)
+    if pid is not None and pid != os.getpid():
+        raise _locked(run_dir, f"pid {pid}" if pid > 0 else "pid unknown")
+
+
+def release_all() -> None:
+    """Release every run lock this process holds (the end of a command)."""
+    for lock in list(_HELD.values()):
+        lock.release()
+
+
+atexit.register(release_all)
+
+
+def lock_holder(run_dir: Path) -> int | None:
+    """The pid holding `run_dir`'s lock (this process's own included), or None when it is free."""
+    key = _lock_file(run_dir)
+    if key in _HELD:
+        return os.getpid()
+    try:
+        fd = os.open(key, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        text = _holder(fd).removeprefix("pid ")
+        return int(text) if text.isdigit() else -1
+    except OSError as e:
+        if e.errno in (errno.ENOLCK, errno.EINVAL):
+            return None
+        raise
+    finally:
+        os.close(fd)  # closing drops a shared lock we took
+    return None
+
+
+def _umask_dir(path: Path) -> None:
+    os.chmod(path, 0o777 & ~_umask())  # mkdtemp makes 0700; a run directory is ordinary output
+
+
+def make_run_dir(out: Path, force: bool, fill: Callable[[Path], None]) -> None:
+    """Create (or, forced, replace) run directory `out`: lock it, check it is free, let
+    `fill(tmp)` write its first files into a temporary sibling, rename that into place.
+
+    The lock is kept afterwards (training goes on under it; `release_all` or the process's end
+    drops it). An OS failure (permission, a full or read-only disk, a path through a file) is a
+    usage error naming the path; the temporary sibling is removed, `out` is as it was.
+    """
+    import shutil
+
+    check_out_path(out)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UsageError(f"{e.filename or out.parent}: {e.strerror or e}") from None
+    claim(out)
+    check_run_dir_free(out, force)  # the final answer: no one else can change it now
+    tmp: Path | None = None
+    try:
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+        _umask_dir(tmp)
+        fill(tmp)
+        if out.exists():
+            trash = out.with_name(f".{out.name}.old")
+            shutil.rmtree(trash, ignore_errors=True)
+            os.replace(out, trash)
+            try:
+                os.replace(tmp, out)
+            except OSError:
+                os.replace(trash, out)  # put the old run back
+                raise
+            shutil.rmtree(trash, ignore_errors=True)
+        else:
+            os.replace(tmp, out)
+    except OSError as e:
+        raise UsageError(f"{e.filename or out}: {e.strerror or e}") from None
+    finally:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 @dataclass
@@ -194,6 +442,11 @@ class RunSummary:
     config: dict[str, Any]
     metrics: dict[str, float]
     record: dict[str, Any]
+    running_pid: int | None = None  # the pid training it now (it holds the run's lock)
+
+    @property
+    def running(self) -> bool:
+        return self.running_pid is not None
 
 
 def summarize(path: Path) -> RunSummary:
@@ -206,6 +459,7 @@ def summarize(path: Path) -> RunSummary:
         config=flatten(run.config.to_dict()),
         metrics=run.metrics(),
         record=record,
+        running_pid=lock_holder(path),
     )
 
 

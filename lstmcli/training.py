@@ -182,34 +182,23 @@ def create_run_dir(prep: Prepared, out: Path, force: bool) -> None:
     """Make `out` hold config.yaml, an untrained model.keras and checkpoint.json, all at once.
 
     Built in a temporary sibling folder and renamed into place, so from the moment the run
-    directory exists it holds a loadable model and can be resumed.
+    directory exists it holds a loadable model and can be resumed. The run's lock is taken
+    first and kept (`runs.claim`): "is it free?" and the rename happen under it, so two
+    processes can never both create, or replace, the same run directory.
     """
-    import shutil
-    import tempfile
+    runs.make_run_dir(out, force, lambda tmp: _init_run_dir(prep, tmp))
 
-    runs.check_run_dir_free(out, force)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
-    try:
-        cfg = prep.cfg
-        runs.write_text(tmp / runs.CONFIG, dump_yaml(cfg))
-        backend.set_seed(cfg.seed)
-        with prep.scope():
-            model = backend.build_model(cfg)
-            backend.compile_model(model, cfg)
-            model.optimizer.build(model.trainable_variables)  # so model.keras carries its slots
-        state = State(started=datetime.now(UTC).isoformat(timespec="seconds"))
-        _save_checkpoint(model, tmp, state)
-        if out.exists():
-            trash = out.with_name(f".{out.name}.old")
-            shutil.rmtree(trash, ignore_errors=True)
-            os.replace(out, trash)
-            os.replace(tmp, out)
-            shutil.rmtree(trash, ignore_errors=True)
-        else:
-            os.replace(tmp, out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+
+def _init_run_dir(prep: Prepared, tmp: Path) -> None:
+    cfg = prep.cfg
+    runs.write_text(tmp / runs.CONFIG, dump_yaml(cfg))
+    backend.set_seed(cfg.seed)
+    with prep.scope():
+        model = backend.build_model(cfg)
+        backend.compile_model(model, cfg)
+        model.optimizer.build(model.trainable_variables)  # so model.keras carries its slots
+    state = State(started=datetime.now(UTC).isoformat(timespec="seconds"))
+    _save_checkpoint(model, tmp, state)
 
 
 # ---------------------------------------------------------------- the loop
@@ -381,6 +370,9 @@ def train(
     last checkpoint. `progress` hears about epochs and steps; nothing here prints."""
     t0 = time.perf_counter()
     cfg = prep.cfg
+    chief = backend.is_chief() if cfg.train.distribute == "multi_worker" else True
+    if chief:  # the other workers of a multi-worker run only read the chief's run directory
+        runs.claim(run_dir)  # one owner per run directory (a no-op when create_run_dir took it)
     state = State.read(run_dir)
     if state.finished and state.epoch >= cfg.train.epochs:
         raise UsageError(
@@ -406,7 +398,6 @@ def train(
     kernel = resolve_kernel(cfg)
     with prep.scope():
         steps = _Steps(model, cfg, prep.strategy, kernel)
-    chief = backend.is_chief() if cfg.train.distribute == "multi_worker" else True
     every = cfg.train.checkpoint_every
     patience = cfg.train.early_stopping.patience
 

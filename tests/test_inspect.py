@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import numpy as np
+import pytest
 
 from conftest import HELLO, invoke, run_json
+from lstmcli.cli import app
 
 ONE_HOT = {"h": [1, 0, 0, 0], "e": [0, 1, 0, 0], "l": [0, 0, 1, 0], "o": [0, 0, 0, 1]}
 
@@ -63,3 +68,35 @@ def test_unknown_token_in_input(runner) -> None:
     result = invoke(runner, "inspect", HELLO, "--input", "help")
     assert result.exit_code == 2
     assert "expected tokens from the vocabulary [h, e, l, o], got 'p'" in result.stderr
+
+
+TEXT = Path(__file__).resolve().parents[1] / "configs" / "text.yaml"
+
+
+@pytest.mark.parametrize("units", [64, 512])
+def test_inspect_tables_read_on_80_columns(runner, units) -> None:
+    # Issue 11: at 64 units every cell of configs/text.yaml showed "…" on an 80-column terminal.
+    r = runner.invoke(app, ["inspect", str(TEXT), "--set", f"model.units={units}"], env={"COLUMNS": "80"})
+    assert r.exit_code == 0, r.output
+    lines = r.stdout.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    assert "│ … │" not in r.stdout and "hot index (of 40)" in r.stdout
+    assert f"units 0–4 of {units} shown" in r.stdout
+    numbers = [line for line in lines if line.startswith("│ The Keeper")]
+    assert numbers and all(len(re.findall(r"-?\d\.\d{4}", line)) == 5 for line in numbers)
+
+
+def test_units_selection(runner) -> None:
+    r = runner.invoke(app, ["inspect", str(TEXT), "--set", "model.units=512", "--units", "500:503"])
+    assert r.exit_code == 0, r.output
+    assert "unit 500" in r.stdout and "unit 502" in r.stdout and "unit 503" not in r.stdout
+    assert "units 500–502 of 512 shown" in r.stdout
+    bad = runner.invoke(app, ["inspect", str(TEXT), "--units", "70:80"])
+    assert bad.exit_code == 2 and "--units: expected units within 0:64, got '70:80'" in bad.stderr
+
+
+def test_help_keeps_its_brackets(runner) -> None:
+    text = runner.invoke(app, ["train", "--help"], env={"COLUMNS": "200"}).stdout
+    assert "[default: runs/<config-stem>-<time>]" in text
+    assert "lstmcli[plot]" in text
+    assert "lstmcli[plot]" in runner.invoke(app, ["inspect", "--help"], env={"COLUMNS": "200"}).stdout

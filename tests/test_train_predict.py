@@ -94,9 +94,16 @@ def test_existing_run_directory_is_never_overwritten(runner, tmp_path) -> None:
     assert result.exit_code == 2
     assert "not empty" in result.stderr
     assert (out / "keep.txt").read_text() == "mine"
+    # --force replaces only a run directory lstmcli made: a folder of the user's stays (issue 11).
+    result = invoke(runner, "train", HELLO, "--out", out, "--set", "train.epochs=1", "--force")
+    assert result.exit_code == 2
+    assert "--force replaces only a run directory lstmcli made" in result.stderr
+    assert "'keep.txt'" in result.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["keep.txt"]
+    (out / "keep.txt").unlink()  # an empty folder may be used
+    run_json(runner, "train", HELLO, "--out", out, "--set", "train.epochs=1")
     r = run_json(runner, "train", HELLO, "--out", out, "--set", "train.epochs=2", "--force")
-    assert r["run_dir"] == str(out)
-    assert not (out / "keep.txt").exists()
+    assert r["run_dir"] == str(out) and r["epochs"] == 2
 
 
 def test_inspect_a_run_directory_uses_trained_weights(runner, hello_run) -> None:
