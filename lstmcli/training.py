@@ -10,7 +10,7 @@ import shutil
 import signal
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -244,7 +244,14 @@ RESUMABLE_KEYS = (
 
 
 class Progress(Protocol):
-    """What the training loop reports as it goes (lstmcli.render draws it on a terminal)."""
+    """A listener to the training loop: the progress bar (lstmcli.render), and any other
+    observer of a run (a TensorBoard writer, a sweep's pruner).
+
+    `epoch_end` is called once per completed epoch, after that epoch's checkpoint (if one was
+    due) is written, with the epoch's history row; a listener may raise an `LstmcliError` there
+    to stop training (the run directory stays resumable). `close` is called once at the end,
+    also when training stops early.
+    """
 
     def epoch_begin(self, epoch: int, epochs: int, steps: int, done: int) -> None: ...
 
@@ -364,10 +371,13 @@ def train(
     run_dir: Path,
     *,
     progress: Progress | None = None,
+    listeners: Sequence[Progress] = (),
     resume: bool = False,
 ) -> TrainResult:
     """Train the model the config describes into `run_dir` (made by `create_run_dir`), from its
-    last checkpoint. `progress` hears about epochs and steps; nothing here prints."""
+    last checkpoint. `progress` and `listeners` hear about epochs and steps (see `Progress`);
+    nothing here prints."""
+    hear = [*([progress] if progress is not None else []), *listeners]
     t0 = time.perf_counter()
     cfg = prep.cfg
     chief = backend.is_chief() if cfg.train.distribute == "multi_worker" else True
@@ -412,85 +422,87 @@ def train(
     # The validation dataset repeats and one epoch takes exactly one pass of it: one iterator
     # serves every epoch (a new iterator per epoch costs more than hello's whole step).
     val_batches = steps.batches(pipe.val) if pipe.val is not None else None
-    with _Signals() as sig, _lost_workers(cfg, run_dir, state):
-        while state.epoch < cfg.train.epochs and nan_at is None and not interrupted:
-            epoch = state.epoch
-            if progress is not None:
-                progress.epoch_begin(epoch, cfg.train.epochs, pipe.steps, state.step)
-            t_epoch = time.perf_counter()
-            seconds_before = sums.seconds
-            while state.step < pipe.steps:
-                values = steps.train(next(batches), _flag(sig)).numpy()
-                if not math.isfinite(float(values[0])):
-                    nan_at = (epoch + 1, state.step + 1)
-                    break
-                sums.add(values)
-                state.step += 1
-                if progress is not None:
-                    dt = sums.seconds + time.perf_counter() - t_epoch
-                    rate = pipe.tokens_per_epoch * state.step / pipe.steps / dt if dt > 0 else 0.0
-                    progress.step(state.step, rate, sums.metrics())
-                stop_seen = _stop(values, sig, cfg)
-                if stop_seen and state.step < pipe.steps:
-                    interrupted = True
-                    break
-            if nan_at is not None:
-                break  # never checkpoint a model whose loss went NaN: keep the last good one
-            sums.seconds = seconds_before + time.perf_counter() - t_epoch
-            if interrupted:
-                state.partial = dict(sums.__dict__)
-                checkpoint()  # mid-epoch: resume skips the state.step batches done
-                break
-            val = _Sums()
-            if val_batches is not None:
-                t_val = time.perf_counter()
-                for _ in range(pipe.val_steps or 0):
-                    values = steps.eval(next(val_batches), _flag(sig)).numpy()
-                    val.add(values)
+    with contextlib.ExitStack() as closing:
+        for lst in hear:
+            closing.callback(lst.close)  # also when training stops early or a listener raises
+        with _Signals() as sig, _lost_workers(cfg, run_dir, state):
+            while state.epoch < cfg.train.epochs and nan_at is None and not interrupted:
+                epoch = state.epoch
+                for lst in hear:
+                    lst.epoch_begin(epoch, cfg.train.epochs, pipe.steps, state.step)
+                t_epoch = time.perf_counter()
+                seconds_before = sums.seconds
+                while state.step < pipe.steps:
+                    values = steps.train(next(batches), _flag(sig)).numpy()
+                    if not math.isfinite(float(values[0])):
+                        nan_at = (epoch + 1, state.step + 1)
+                        break
+                    sums.add(values)
+                    state.step += 1
+                    if hear:
+                        dt = sums.seconds + time.perf_counter() - t_epoch
+                        rate = pipe.tokens_per_epoch * state.step / pipe.steps / dt if dt > 0 else 0.0
+                        for lst in hear:
+                            lst.step(state.step, rate, sums.metrics())
                     stop_seen = _stop(values, sig, cfg)
-                    if stop_seen:
+                    if stop_seen and state.step < pipe.steps:
                         interrupted = True
                         break
+                if nan_at is not None:
+                    break  # never checkpoint a model whose loss went NaN: keep the last good one
+                sums.seconds = seconds_before + time.perf_counter() - t_epoch
                 if interrupted:
-                    # Every training batch of the epoch is done: resume runs only its validation.
                     state.partial = dict(sums.__dict__)
-                    checkpoint()
+                    checkpoint()  # mid-epoch: resume skips the state.step batches done
                     break
-                val_seconds = time.perf_counter() - t_val
-            else:
-                val_seconds = 0.0
-            row: dict[str, float] = {"epoch": epoch + 1, **sums.metrics(), **val.metrics("val_")}
-            dt = sums.seconds + val_seconds
-            row["seconds"] = round(dt, 6)
-            row["tokens_per_second"] = (
-                round(pipe.tokens_per_epoch / sums.seconds, 1) if sums.seconds > 0 else 0.0
-            )
-            state.history.append(row)
-            state.epoch, state.step, state.partial = epoch + 1, 0, None
-            sums = _Sums()
-            if progress is not None:
-                progress.epoch_end(epoch, row)
-            save = state.epoch % every == 0 or state.epoch == cfg.train.epochs
-            stop = False
-            if patience and "val_loss" in row:
-                if state.best_val_loss is None or row["val_loss"] < state.best_val_loss:
-                    state.best_val_loss, state.best_epoch, state.wait = row["val_loss"], state.epoch, 0
-                    if chief:  # the best model so far, kept for the end of training
-                        runs.write_with(run_dir / BEST, lambda p: model.save(p), suffix=".keras")
+                val = _Sums()
+                if val_batches is not None:
+                    t_val = time.perf_counter()
+                    for _ in range(pipe.val_steps or 0):
+                        values = steps.eval(next(val_batches), _flag(sig)).numpy()
+                        val.add(values)
+                        stop_seen = _stop(values, sig, cfg)
+                        if stop_seen:
+                            interrupted = True
+                            break
+                    if interrupted:
+                        # Every training batch of the epoch is done: resume runs only its validation.
+                        state.partial = dict(sums.__dict__)
+                        checkpoint()
+                        break
+                    val_seconds = time.perf_counter() - t_val
                 else:
-                    state.wait += 1
-                    stop = save = state.wait >= patience
-            if save:
-                checkpoint()
-            if stop:
-                break
-            if stop_seen:  # asked during the epoch's last step: its checkpoint is complete now
-                if not save:
+                    val_seconds = 0.0
+                row: dict[str, float] = {"epoch": epoch + 1, **sums.metrics(), **val.metrics("val_")}
+                dt = sums.seconds + val_seconds
+                row["seconds"] = round(dt, 6)
+                row["tokens_per_second"] = (
+                    round(pipe.tokens_per_epoch / sums.seconds, 1) if sums.seconds > 0 else 0.0
+                )
+                state.history.append(row)
+                state.epoch, state.step, state.partial = epoch + 1, 0, None
+                sums = _Sums()
+                save = state.epoch % every == 0 or state.epoch == cfg.train.epochs
+                stop = False
+                if patience and "val_loss" in row:
+                    if state.best_val_loss is None or row["val_loss"] < state.best_val_loss:
+                        state.best_val_loss, state.best_epoch, state.wait = row["val_loss"], state.epoch, 0
+                        if chief:  # the best model so far, kept for the end of training
+                            runs.write_with(run_dir / BEST, lambda p: model.save(p), suffix=".keras")
+                    else:
+                        state.wait += 1
+                        stop = save = state.wait >= patience
+                if save:
                     checkpoint()
-                interrupted = state.epoch < cfg.train.epochs
-                break
-    if progress is not None:
-        progress.close()
+                for lst in hear:
+                    lst.epoch_end(epoch, row)
+                if stop:
+                    break
+                if stop_seen:  # asked during the epoch's last step: its checkpoint is complete now
+                    if not save:
+                        checkpoint()
+                    interrupted = state.epoch < cfg.train.epochs
+                    break
     state.wall_seconds = round(state.wall_seconds + time.perf_counter() - t0, 3)
     if nan_at is not None:
         epoch, step = nan_at
