@@ -28,8 +28,16 @@ def keras() -> Any:
     global _keras
     if _keras is not None:
         return _keras
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    asked = os.environ.get("TF_CPP_MIN_LOG_LEVEL")
     os.environ["KERAS_BACKEND"] = "tensorflow"
+    if asked is not None and asked.strip() in ("0", "1", "2"):
+        # The user asked for TensorFlow's own logging at this level: let it through untouched.
+        import keras as k
+        import tensorflow as tf  # noqa: F401
+
+        _keras = k
+        return k
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
     with _filtered_stderr():
         import keras as k
         import tensorflow as tf  # noqa: F401  (imported here so its noise is filtered)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import functools
 import os
-import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -37,23 +36,10 @@ MAX_ERROR_LINES = 10
 then one line saying how many more (`config validate --all` prints every one)."""
 
 
-_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07")
-
-
 def _fail(message: str, code: int, *, limit: int | None = MAX_ERROR_LINES) -> typer.Exit:
-    from rich.markup import escape
+    from lstmcli.render import print_errors
 
-    from lstmcli.render import stderr_console
-
-    con = stderr_console()
-    # Messages quoting other libraries (Keras) may carry colour codes: never pass them on.
-    lines = [_ANSI.sub("", line) for line in message.splitlines()] or [""]
-    shown = lines if limit is None or len(lines) <= limit else lines[:limit]
-    for line in shown:
-        con.print(f"[bold red]Error:[/] {escape(line)}", highlight=False, soft_wrap=True)
-    if len(shown) < len(lines):
-        more = len(lines) - len(shown)
-        con.print(f"… and {more} more error{'s' if more > 1 else ''}", highlight=False, soft_wrap=True)
+    print_errors(message, limit)
     return typer.Exit(code)
 
 
@@ -132,7 +118,14 @@ def _main(
 
 
 Json = Annotated[bool, typer.Option("--json", help="One JSON document on stdout, nothing else.")]
-Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Only results and errors.")]
+Quiet = Annotated[
+    bool,
+    typer.Option(
+        "--quiet",
+        "-q",
+        help="Only results and errors: no progress, no notes on stderr (every command takes it).",
+    ),
+]
 Precision = Annotated[int, typer.Option("--precision", min=0, max=12, help="Digits shown.")]
 Engine_ = Annotated[
     str,
@@ -360,6 +353,7 @@ def inspect(
     sets: Sets = None,
     precision: Precision = 4,
     json_out: Json = False,
+    quiet: Quiet = False,
 ) -> None:
     """Run one recurrent layer with return_state=True: one-hot input, outputs, hidden and cell state.
 
@@ -427,6 +421,7 @@ def predict(
     engine: Engine_ = "auto",
     precision: Precision = 4,
     json_out: Json = False,
+    quiet: Quiet = False,
 ) -> None:
     """Next-token probabilities for each text, and optionally generate a continuation."""
     from lstmcli import inspection, predicting, runs
@@ -464,6 +459,7 @@ def config_show(
     config: Annotated[Path, typer.Argument(help="YAML config file.", show_default=False)],
     sets: Sets = None,
     json_out: Json = False,
+    quiet: Quiet = False,
 ) -> None:
     """Print the resolved config with every default filled in."""
     from lstmcli import config as config_mod
@@ -493,6 +489,7 @@ def config_validate(
         bool, typer.Option("--all", help=f"Print every error, not only the first {MAX_ERROR_LINES}.")
     ] = False,
     json_out: Json = False,
+    quiet: Quiet = False,
 ) -> None:
     """Check configs as train would before training: the schema, then the data files read and
     tokenised, the windows, the validation split and the vocabulary (no TensorFlow).
@@ -531,7 +528,12 @@ def config_validate(
 
 @config_app.command("schema", epilog="Example: [bold]lstmcli config schema > lstmcli.schema.json[/]")
 @handles_errors
-def config_schema(json_out: Json = True) -> None:
+def config_schema(
+    json_out: Annotated[
+        bool, typer.Option("--json", hidden=True, help="Accepted; the output is always JSON.")
+    ] = True,
+    quiet: Quiet = False,
+) -> None:
     """Print the JSON Schema of the config file (for editors and YAML language servers).
 
     The output is always JSON; --json is accepted for symmetry with the other commands.
@@ -542,6 +544,15 @@ def config_schema(json_out: Json = True) -> None:
     emit_json(config_mod.json_schema())
 
 
+@config_app.command("reference", epilog="Example: [bold]lstmcli config reference > docs/config.md[/]")
+@handles_errors
+def config_reference(quiet: Quiet = False) -> None:
+    """Print every config key with its default and meaning, as Markdown (docs/config.md)."""
+    from lstmcli import config as config_mod
+
+    sys.stdout.write(config_mod.reference_markdown())
+
+
 @config_app.command("init", epilog="Example: [bold]lstmcli config init my.yaml && lstmcli train my.yaml[/]")
 @handles_errors
 def config_init(
@@ -549,6 +560,7 @@ def config_init(
         Path, typer.Argument(help="Where to write it ('-' prints it).", show_default=True)
     ] = Path("lstmcli.yaml"),
     force: Annotated[bool, typer.Option("--force", help="Replace an existing file.")] = False,
+    quiet: Quiet = False,
 ) -> None:
     """Write a commented starter config that trains as it is."""
     from lstmcli import config as config_mod
@@ -570,6 +582,7 @@ def config_init(
 def runs_cmd(
     root: Annotated[Path, typer.Argument(help="Folder holding run directories.")] = Path("runs"),
     json_out: Json = False,
+    quiet: Quiet = False,
 ) -> None:
     """A table of the runs under a folder: name, date, key config values, final metrics."""
     from lstmcli import runs
@@ -589,6 +602,7 @@ def compare(
     run_b: Annotated[Path, typer.Argument(help="Another run directory.", show_default=False)],
     all_keys: Annotated[bool, typer.Option("--all", help="Show config keys that are the same too.")] = False,
     json_out: Json = False,
+    quiet: Quiet = False,
 ) -> None:
     """Two runs side by side: configs and metrics, differences highlighted."""
     from lstmcli import runs
@@ -602,8 +616,31 @@ def compare(
 
 
 def main() -> None:
-    """Console-script entry point."""
-    app()
+    """Console-script entry point.
+
+    Click's usage errors (a missing argument, an unknown option) become one `Error:` line and
+    exit 2, like every other usage error, instead of Typer's boxed panel.
+    """
+    try:  # Typer 0.2x ships its own copy of Click; older Typers use Click itself
+        from typer._click import exceptions as click_errors
+    except ImportError:  # pragma: no cover - depends on the installed Typer
+        from click import exceptions as click_errors  # type: ignore[no-redef]
+
+    try:
+        code = app(standalone_mode=False)
+    except click_errors.NoArgsIsHelpError as e:
+        # `lstmcli` or `lstmcli config` alone: the help, as a user asking would see it.
+        typer.echo(e.ctx.get_help() if e.ctx is not None else str(e))
+        sys.exit(EXIT_USAGE)
+    except click_errors.UsageError as e:
+        from lstmcli.render import print_errors
+
+        name = e.ctx.command_path if e.ctx is not None else "lstmcli"
+        print_errors(f"{name}: {e.format_message()} (see '{name} --help')", None)
+        sys.exit(EXIT_USAGE)
+    except typer.Abort:
+        sys.exit(EXIT_INTERRUPTED)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":  # pragma: no cover

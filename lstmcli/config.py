@@ -213,6 +213,17 @@ class Config(_Strict):
             return list(seq)
         return tokenize(seq, self.data.tokens)
 
+    def inline_tokens(self, seq: str | list[str]) -> list[str]:
+        """One inline sequence's tokens with `data.unknown` applied, as in the data files: a token
+        outside the vocabulary is dropped (skip) or replaced by the stand-in token."""
+        toks = self.sequence_tokens(seq)
+        if self.vocab_is_auto or self.data.unknown == "error":
+            return toks
+        known = set(self.vocab)
+        if self.data.unknown == "skip":
+            return [t for t in toks if t in known]
+        return [t if t in known else self.data.unknown for t in toks]
+
     @model_validator(mode="after")
     def _sequences(self) -> Config:
         auto = self.vocab_is_auto
@@ -237,7 +248,7 @@ class Config(_Strict):
         for n, seq in enumerate(self.data.sequences):
             toks = self.sequence_tokens(seq)
             bad = [(i, t) for i, t in enumerate(toks) if known is not None and t not in known]
-            if bad:
+            if bad and self.data.unknown == "error":
                 i, t = bad[0]
                 problems.append(
                     (
@@ -246,12 +257,13 @@ class Config(_Strict):
                         f"got {t!r} at position {i}",
                     )
                 )
-            elif len(toks) != self.sequence_length:
+            elif len(self.inline_tokens(seq)) != self.sequence_length:
+                after = f" (after data.unknown: {self.data.unknown})" if bad else ""
                 problems.append(
                     (
                         f"data.sequences[{n}]",
                         f"expected {self.sequence_length} tokens (sequence_length), "
-                        f"got {len(toks)} in {seq!r}",
+                        f"got {len(self.inline_tokens(seq))} in {seq!r}{after}",
                     )
                 )
         if problems:
@@ -463,7 +475,7 @@ def _resolve_paths(cfg: Config, base: Path) -> Config:
 
 def dump_yaml(cfg: Config) -> str:
     """The resolved config as YAML (every default filled in), in schema order."""
-    return yaml.safe_dump(cfg.to_dict(), sort_keys=False, allow_unicode=True)
+    return str(yaml.safe_dump(cfg.to_dict(), sort_keys=False, allow_unicode=True))
 
 
 def json_schema() -> dict[str, Any]:
@@ -472,6 +484,41 @@ def json_schema() -> dict[str, Any]:
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "lstmcli config"
     return schema
+
+
+def reference_markdown() -> str:
+    """Every config key as a Markdown table (key, default, meaning), generated from the schema:
+    `docs/config.md` is this text (`lstmcli config reference > docs/config.md`), and a test fails
+    when the two differ."""
+    rows: list[tuple[str, str, str]] = []
+
+    def walk(model: type[BaseModel], prefix: str) -> None:
+        for name, info in model.model_fields.items():
+            key = f"{prefix}{name}"
+            sub = info.annotation if isinstance(info.annotation, type) else None
+            if sub is not None and issubclass(sub, BaseModel):
+                walk(sub, f"{key}.")
+                continue
+            if info.is_required():
+                default = "required"
+            else:
+                value = info.get_default(call_default_factory=True)
+                default = "–" if value is None else f"`{json.dumps(value, default=str)}`"
+            text = (info.description or "").replace("|", "\\|").replace("\n", " ")
+            rows.append((f"`{key}`", default, text))
+
+    walk(Config, "")
+    lines = [
+        "# Config reference",
+        "",
+        "Generated from lstmcli's schema by `lstmcli config reference` (a test fails when this file",
+        "is stale). `lstmcli config schema` prints the same schema as JSON Schema for editors.",
+        "",
+        "| key | default | meaning |",
+        "|---|---|---|",
+        *(f"| {k} | {d} | {m} |" for k, d, m in rows),
+    ]
+    return "\n".join(lines) + "\n"
 
 
 # ---------------------------------------------------------------- error messages

@@ -73,7 +73,8 @@ class Vocab:
 
     def one_hot(self, ids: np.ndarray) -> np.ndarray:
         """One-hot float32 of any id array: shape ids.shape + (size,)."""
-        return np.eye(self.size, dtype=np.float32)[ids]
+        out: np.ndarray = np.eye(self.size, dtype=np.float32)[ids]
+        return out
 
     def text(self, ids: list[int] | np.ndarray, sep: str = "") -> str:
         return sep.join(self.tokens[int(i)] for i in ids)
@@ -139,7 +140,7 @@ def config_sequences(cfg: Config, limit: int = 3) -> list[np.ndarray]:
     `limit` windows of a data file (sequence_length tokens each)."""
     if cfg.data.sequences:
         vocab = vocab_of(cfg)
-        return [vocab.ids(cfg.sequence_tokens(s), where="data.sequences") for s in cfg.data.sequences]
+        return [vocab.ids(cfg.inline_tokens(s), where="data.sequences") for s in cfg.data.sequences]
     windows = make_windows(cfg, read_corpus(cfg), validation_split=0.0)
     return [windows.window(i)[:-1].astype(np.int32) for i in range(min(limit, windows.count))]
 
@@ -317,7 +318,7 @@ def _jsonl_docs(cfg: Config, path: Path, key: str) -> Iterator[tuple[int, list[s
 
 def _inline_docs(cfg: Config) -> Iterator[tuple[int, list[str]]]:
     for n, seq in enumerate(cfg.data.sequences or []):
-        yield n, cfg.sequence_tokens(seq)
+        yield n, cfg.inline_tokens(seq)
 
 
 # ---------------------------------------------------------------- vocab: auto
@@ -590,17 +591,18 @@ class Windows:
         """Start token of each window index (int64)."""
         index = np.asarray(index, np.int64)
         if self.doc_offsets.size == 1:
-            return self.doc_offsets[0] + index * self.stride
+            return np.asarray(self.doc_offsets[0] + index * self.stride, np.int64)
         d = np.searchsorted(self.doc_windows[1:], index, side="right")
-        return self.doc_offsets[d] + (index - self.doc_windows[d]) * self.stride
+        return np.asarray(self.doc_offsets[d] + (index - self.doc_windows[d]) * self.stride, np.int64)
 
     def window_tokens(self, index: np.ndarray) -> np.ndarray:
         """(len(index), length) token ids of the given windows."""
         starts = self.starts(index)
-        return self.ids[starts[:, None] + np.arange(self.length)]
+        out: np.ndarray = self.ids[starts[:, None] + np.arange(self.length)]
+        return out
 
     def window(self, i: int) -> np.ndarray:
-        return self.window_tokens(np.array([i]))[0]
+        return self.window_tokens(np.array([i]))[0]  # type: ignore[no-any-return]
 
     def ranges(self, part: str) -> tuple[np.ndarray, np.ndarray]:
         """[lo, hi) window ranges of the training or validation blocks, in their seeded order;

@@ -89,7 +89,7 @@ class KerasEngine:
     def next_probabilities(self, ids: np.ndarray) -> np.ndarray:
         x = self.vocab.one_hot(ids[None, :])
         probs = np.asarray(self.model(x, training=False))
-        return probs[0, -1].astype(np.float64)
+        return np.asarray(probs[0, -1], np.float64)
 
     def layer_weights(self, layer: int) -> list[np.ndarray]:
         return [np.asarray(w) for w in self.recurrent[layer].get_weights()]
@@ -180,7 +180,7 @@ def layer_traces(cell: str, weights: list[list[np.ndarray]], vocab: Any, seqs: l
     """
     from lstmcli import cell as cellmod
 
-    make = {
+    make: tuple[Any, Any] = {
         "lstm": (cellmod.LSTMWeights, cellmod.lstm_trace),
         "gru": (cellmod.GRUWeights, cellmod.gru_trace),
         "simple_rnn": (

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -546,3 +547,21 @@ class TrainProgress:
     def close(self) -> None:
         if self._task is not None:
             self._bar.stop()
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07")
+
+
+def print_errors(message: str, limit: int | None) -> None:
+    """`Error: …` lines on stderr, at most `limit` of them, then how many more were left out."""
+    from rich.markup import escape
+
+    con = stderr_console()
+    # Messages quoting other libraries (Keras) may carry colour codes: never pass them on.
+    lines = [_ANSI.sub("", line) for line in message.splitlines()] or [""]
+    shown = lines if limit is None or len(lines) <= limit else lines[:limit]
+    for line in shown:
+        con.print(f"[bold red]Error:[/] {escape(line)}", highlight=False, soft_wrap=True)
+    if len(shown) < len(lines):
+        more = len(lines) - len(shown)
+        con.print(f"… and {more} more error{'s' if more > 1 else ''}", highlight=False, soft_wrap=True)

@@ -569,11 +569,13 @@ def _finish(model: Any, run_dir: Path, state: State, prep: Prepared, kernel: str
     cfg = prep.cfg
     best = run_dir / BEST
     pick = state.history[-1] if state.history else {}
-    keep_best = cfg.train.early_stopping.patience and state.best_epoch is not None
-    if keep_best:
+    keep_best = bool(cfg.train.early_stopping.patience) and state.best_epoch is not None
+    if keep_best and state.best_epoch is not None:
         # Early stopping keeps the best model, and reports the metrics of the model it keeps.
-        pick = state.history[state.best_epoch - 1]  # type: ignore[index]
-    metrics = {name: pick[name] for name in ("loss", "accuracy", "val_loss", "val_accuracy") if name in pick}
+        pick = state.history[state.best_epoch - 1]
+    metrics: dict[str, float] = {
+        name: pick[name] for name in ("loss", "accuracy", "val_loss", "val_accuracy") if name in pick
+    }
     if not chief:
         # A multi-worker run's other workers trained the same model; the chief writes it.
         return TrainResult(run_dir, metrics, state.history, state.epoch, state.wall_seconds)

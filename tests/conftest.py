@@ -1,11 +1,20 @@
-"""Shared fixtures: the CLI runner, the hello config, and one trained hello run per session."""
+"""Shared fixtures and helpers: the CLI runner, the console script, the hello config, one trained
+hello run per session, and the weights digest that bit-identity tests compare."""
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import os
+import re
+import shutil
+import subprocess
+import sys
+import zipfile
 from pathlib import Path
 
+import h5py
 import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -40,3 +49,28 @@ def hello_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     result = CliRunner().invoke(app, ["train", str(HELLO), "--out", str(out), "--json"])
     assert result.exit_code == 0, result.output
     return out
+
+
+NOISE = re.compile(r"^(WARNING: All log messages|[IWE]\d{4} )|oneDNN|absl::|cuda|cuInit", re.M)
+"""TensorFlow start-up lines that lstmcli keeps off stderr."""
+
+
+def lstmcli(*args: object, env: dict[str, str] | None = None, input: str | None = None):
+    exe = shutil.which("lstmcli", path=str(Path(sys.executable).parent)) or "lstmcli"
+    full_env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    full_env.update(env or {})
+    return subprocess.run(
+        [exe, *map(str, args)], capture_output=True, text=True, env=full_env, input=input, timeout=300
+    )
+
+
+def weights_sha256(model_path) -> str:
+    digest = hashlib.sha256()
+    with zipfile.ZipFile(model_path) as z, z.open("model.weights.h5") as raw:
+        with h5py.File(io.BytesIO(raw.read()), "r") as f:
+            names: list[str] = []
+            f["layers"].visit(lambda n: names.append(n) if isinstance(f["layers"][n], h5py.Dataset) else None)
+            for n in sorted(names):
+                digest.update(n.encode())
+                digest.update(f["layers"][n][()].tobytes())
+    return digest.hexdigest()

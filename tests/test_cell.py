@@ -114,68 +114,51 @@ shapes = st.fixed_dictionaries(
 # --- (a) property: NumPy cells == Keras layers -------------------------------------------------
 
 
-@settings(max_examples=25, deadline=None)
-@given(shapes)
-def test_lstm_trace_matches_keras(s: dict[str, Any]) -> None:
-    u, v, rng = s["units"], s["vocab"], np.random.default_rng(s["seed"])
-    layer = _layer("lstm", u, v)
-    kernel, rec, bias = _random_weights(rng, [(v, 4 * u), (u, 4 * u), (4 * u,)], s["scale"])
-    layer.set_weights([kernel, rec, bias])
-    x = _one_hot(rng, s["batch"], s["steps"], v)
-    h0 = c0 = None
-    if s["with_state"]:
-        h0, c0 = (rng.uniform(-1, 1, (s["batch"], u)).astype(np.float32) for _ in range(2))
-        seq, h_last, c_last = layer(x, initial_state=[h0, c0])
-    else:
-        seq, h_last, c_last = layer(x)
-
-    trace = lstm_trace(x, LSTMWeights(kernel, rec, bias), h0=h0, c0=c0)
-
-    _record("lstm", (trace.h, seq), (trace.h[:, -1], h_last), (trace.c[:, -1], c_last))
+def _lstm_case(x: np.ndarray, w: list[np.ndarray], states: list[Any] | None) -> tuple[Any, ...]:
+    trace = lstm_trace(x, LSTMWeights(*w), *(states or []))
     for gate in (trace.i, trace.f, trace.o):
         assert gate.dtype == np.float32 and np.all((gate >= 0) & (gate <= 1))
     assert np.all(np.abs(trace.g) <= 1)
+    return trace.h, trace.h[:, -1], trace.c[:, -1]
 
 
-@settings(max_examples=15, deadline=None)
-@given(shapes)
-def test_gru_trace_matches_keras(s: dict[str, Any]) -> None:
-    u, v, rng = s["units"], s["vocab"], np.random.default_rng(s["seed"])
-    layer = _layer("gru", u, v)
-    kernel, rec, bias = _random_weights(rng, [(v, 3 * u), (u, 3 * u), (2, 3 * u)], s["scale"])
-    layer.set_weights([kernel, rec, bias])
-    x = _one_hot(rng, s["batch"], s["steps"], v)
-    h0 = None
-    if s["with_state"]:
-        h0 = rng.uniform(-1, 1, (s["batch"], u)).astype(np.float32)
-        seq, h_last = layer(x, initial_state=[h0])
-    else:
-        seq, h_last = layer(x)
-
-    trace = gru_trace(x, GRUWeights(kernel, rec, bias), h0=h0)
-
-    _record("gru", (trace.h, seq), (trace.h[:, -1], h_last))
+def _gru_case(x: np.ndarray, w: list[np.ndarray], states: list[Any] | None) -> tuple[Any, ...]:
+    trace = gru_trace(x, GRUWeights(*w), *(states or []))
     assert np.all((trace.z >= 0) & (trace.z <= 1)) and np.all(np.abs(trace.hh) <= 1)
+    return trace.h, trace.h[:, -1]
 
 
-@settings(max_examples=15, deadline=None)
-@given(shapes)
-def test_simple_rnn_trace_matches_keras(s: dict[str, Any]) -> None:
+def _simple_rnn_case(x: np.ndarray, w: list[np.ndarray], states: list[Any] | None) -> tuple[Any, ...]:
+    h = simple_rnn_trace(x, SimpleRNNWeights(*w), *(states or []))
+    return h, h[:, -1]
+
+
+# cell → (gate blocks in the kernel, bias shape for u units, states, NumPy trace → Keras outputs)
+CELLS: dict[str, tuple[int, Any, int, Any]] = {
+    "lstm": (4, lambda u: (4 * u,), 2, _lstm_case),
+    "gru": (3, lambda u: (2, 3 * u), 1, _gru_case),
+    "simple_rnn": (1, lambda u: (u,), 1, _simple_rnn_case),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(CELLS))
+@settings(max_examples=20, deadline=None)
+@given(s=shapes)
+def test_trace_matches_keras(kind: str, s: dict[str, Any]) -> None:
+    gates, bias_shape, n_states, case = CELLS[kind]
     u, v, rng = s["units"], s["vocab"], np.random.default_rng(s["seed"])
-    layer = _layer("simple_rnn", u, v)
-    kernel, rec, bias = _random_weights(rng, [(v, u), (u, u), (u,)], s["scale"])
-    layer.set_weights([kernel, rec, bias])
+    layer = _layer(kind, u, v)
+    weights = _random_weights(rng, [(v, gates * u), (u, gates * u), bias_shape(u)], s["scale"])
+    layer.set_weights(weights)
     x = _one_hot(rng, s["batch"], s["steps"], v)
-    h0 = None
+    states = None
     if s["with_state"]:
-        h0 = rng.uniform(-1, 1, (s["batch"], u)).astype(np.float32)
-        seq, h_last = layer(x, initial_state=[h0])
+        states = [rng.uniform(-1, 1, (s["batch"], u)).astype(np.float32) for _ in range(n_states)]
+        theirs = layer(x, initial_state=states)
     else:
-        seq, h_last = layer(x)
-
-    h = simple_rnn_trace(x, SimpleRNNWeights(kernel, rec, bias), h0=h0)
-
-    _record("simple_rnn", (h, seq), (h[:, -1], h_last))
+        theirs = layer(x)
+    mine = case(x, weights, states)
+    _record(kind, *zip(mine, theirs, strict=True))
 
 
 # --- (b) golden values from constant initializers ----------------------------------------------

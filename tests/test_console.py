@@ -3,27 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
-import re
-import shutil
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-from conftest import HELLO
-
-NOISE = re.compile(r"^(WARNING: All log messages|[IWE]\d{4} )|oneDNN|absl::|cuda|cuInit", re.M)
-
-
-def lstmcli(*args: object, env: dict[str, str] | None = None, input: str | None = None):
-    exe = shutil.which("lstmcli", path=str(Path(sys.executable).parent)) or "lstmcli"
-    full_env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
-    full_env.update(env or {})
-    return subprocess.run(
-        [exe, *map(str, args)], capture_output=True, text=True, env=full_env, input=input, timeout=300
-    )
+from conftest import HELLO, NOISE, lstmcli
 
 
 def test_inspect_stderr_is_clean_and_stdout_is_one_json_document() -> None:

@@ -13,9 +13,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from test_console import lstmcli
 
-from conftest import ROOT
+from conftest import ROOT, lstmcli
 
 MIRRORED = """\
 vocab: [h, e, l, o]
@@ -195,7 +194,7 @@ def test_a_worker_that_dies_makes_the_other_fail_clearly(tmp_path) -> None:
     procs[1].send_signal(signal.SIGKILL)
     t0 = time.monotonic()
     chief = _finish(procs[:1], timeout=90)[0]
-    procs[1].wait()
+    _finish(procs[1:])  # reaps the killed worker and closes its pipes
     assert time.monotonic() - t0 < 60  # bounded: the collective timeout, not a hang
     assert chief.returncode == 1, chief.stderr
     lines = chief.stderr.strip().splitlines()

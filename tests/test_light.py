@@ -66,5 +66,5 @@ def test_every_command_help_has_an_example(runner) -> None:
 
 def test_shell_completion_script(runner) -> None:
     result = invoke(runner, "--show-completion", "bash")
-    assert result.exit_code == 0
+    assert result.exit_code == 0, (result.output, result.exception)
     assert "_lstmcli_completion" in result.stdout

@@ -10,10 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import HELLO, invoke, run_json
+from conftest import HELLO, invoke, run_json, weights_sha256
 from lstmcli import config, training
 from lstmcli.errors import Interrupted
-from test_determinism import _weights_sha256
 
 # hello with one sequence held out: two training steps and one validation step an epoch.
 SETS = [
@@ -89,7 +88,7 @@ def test_interrupt_in_the_middle_of_an_epoch_resumes_bit_identical(runner, tmp_p
     assert (state["epoch"], state["step"]) == (2, 1)
     assert state["partial"]["sequences"] == 1.0  # the epoch's running sums travel with it
     run_json(runner, "train", "--resume", out)
-    assert _weights_sha256(out / "model.keras") == _weights_sha256(unbroken / "model.keras")
+    assert weights_sha256(out / "model.keras") == weights_sha256(unbroken / "model.keras")
     # Every row, the interrupted epoch's included, is what the unbroken run recorded.
     assert _history(out) == _history(unbroken)
     assert [r["epoch"] for r in _history(out)] == ["1", "2", "3", "4", "5", "6"]
@@ -101,7 +100,7 @@ def test_interrupt_during_validation_keeps_the_trained_epoch(runner, tmp_path, u
     state = _interrupted_run(out, epoch=3, step=2)
     assert (state["epoch"], state["step"]) == (3, 2)  # both batches done, validation not
     run_json(runner, "train", "--resume", out)
-    assert _weights_sha256(out / "model.keras") == _weights_sha256(unbroken / "model.keras")
+    assert weights_sha256(out / "model.keras") == weights_sha256(unbroken / "model.keras")
     assert _history(out) == _history(unbroken)
 
 
@@ -114,7 +113,7 @@ def test_a_finished_run_can_be_extended(runner, tmp_path, unbroken) -> None:
     r = run_json(runner, "train", "--resume", out, "--set", "train.epochs=6")
     assert r["epochs"] == 6
     # Four epochs then two more are the six epochs of an unbroken run, bit for bit.
-    assert _weights_sha256(out / "model.keras") == _weights_sha256(unbroken / "model.keras")
+    assert weights_sha256(out / "model.keras") == weights_sha256(unbroken / "model.keras")
     assert _history(out) == _history(unbroken)
     assert config.load(out / "config.yaml").train.epochs == 6  # the run describes itself
 

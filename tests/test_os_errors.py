@@ -8,9 +8,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-from test_console import lstmcli
 
-from conftest import HELLO, invoke
+from conftest import HELLO, invoke, lstmcli
 from lstmcli import runs
 
 ONE = ["--set", "train.epochs=1"]

@@ -11,9 +11,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from test_console import lstmcli
 
-from conftest import HELLO, invoke
+from conftest import HELLO, invoke, lstmcli
 from lstmcli import runs
 
 EPOCHS = ["--set", "train.epochs=3"]

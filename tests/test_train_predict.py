@@ -55,6 +55,23 @@ def test_generation_greedy_and_seeded_sampling(runner, hello_run) -> None:
     assert len(a["results"][0]["generated_tokens"]) == 8
 
 
+def test_temperature_changes_what_is_sampled(runner, hello_run) -> None:
+    # Fails if --temperature were ignored: greedy decoding would give the same text every time.
+    greedy = run_json(runner, "predict", hello_run, "h", "--steps", "12")["results"][0]["generated"]
+
+    def sampled(t: str, seed: int) -> str:
+        r = run_json(
+            runner, "predict", hello_run, "h", "--steps", "12", "--temperature", t, "--seed", str(seed)
+        )
+        return str(r["results"][0]["generated"])
+
+    hot = {sampled("5", seed) for seed in range(6)}
+    assert hot - {greedy}, "a high temperature never left the greedy path"
+    assert len(hot) > 1  # and different seeds draw different texts
+    # A temperature near zero sharpens the distribution back to greedy.
+    assert {sampled("0.01", seed) for seed in range(3)} == {greedy}
+
+
 def test_predict_reads_stdin(runner, hello_run) -> None:
     r = run_json(runner, "predict", hello_run, "-", input="hell\nhe\n")
     assert [item["input"] for item in r["results"]] == ["hell", "he"]
