@@ -84,12 +84,23 @@ def build_model(cfg: Config) -> Any:
     k = keras()
     v = len(cfg.vocab)
     layer_cls = {"lstm": k.layers.LSTM, "gru": k.layers.GRU, "simple_rnn": k.layers.SimpleRNN}[cfg.model.cell]
+    classify = cfg.task == "classify"
     layers: list[Any] = [k.Input(shape=(None, v), name="one_hot")]
+    if classify:
+        # Padding is an all-zero one-hot row (lstmcli.classify.PAD): masked, it never changes
+        # the state, and the last layer's output is the state after the example's last token.
+        layers.append(k.layers.Masking(mask_value=0.0, name="padding"))
+    last = cfg.model.num_layers - 1
     for n in range(cfg.model.num_layers):
-        layers.append(layer_cls(cfg.model.units, return_sequences=True, name=f"{cfg.model.cell}_{n}"))
+        seqs = not (classify and n == last)
+        layers.append(layer_cls(cfg.model.units, return_sequences=seqs, name=f"{cfg.model.cell}_{n}"))
         if cfg.model.dropout > 0:
             layers.append(k.layers.Dropout(cfg.model.dropout, name=f"dropout_{n}"))
-    layers.append(k.layers.Dense(v, activation="softmax", name="next_token"))
+    if classify:
+        assert isinstance(cfg.labels, list), "labels: auto must be resolved first"
+        layers.append(k.layers.Dense(len(cfg.labels), activation="softmax", name="label"))
+    else:
+        layers.append(k.layers.Dense(v, activation="softmax", name="next_token"))
     return k.Sequential(layers, name="lstmcli")
 
 

@@ -83,6 +83,11 @@ class DataConfig(_Strict):
         "or a vocabulary token to use instead (with vocab: auto, that token joins the vocabulary).",
     )
     stride: int = Field(1, ge=1, description="Tokens between the starts of two sliding windows over a file.")
+    truncate: Literal["error", "left", "right"] = Field(
+        "error",
+        description="task: classify: an example longer than sequence_length is an error, or loses "
+        "tokens on the left (keeps its end) or on the right (keeps its start).",
+    )
 
     @model_validator(mode="after")
     def _one_source(self) -> DataConfig:
@@ -169,9 +174,24 @@ VocabSpec = Annotated[
 ]
 
 
+LabelsSpec = Annotated[
+    Annotated[list[str], Tag("list")] | Annotated[Literal["auto"], Tag("auto")],
+    Discriminator(
+        _vocab_kind,
+        custom_error_type="labels_kind",
+        custom_error_message="expected a list of labels or auto",
+    ),
+]
+
+
 class Config(_Strict):
     """An lstmcli experiment."""
 
+    task: Literal["next_token", "classify"] = Field(
+        "next_token",
+        description="next_token: predict each next token; classify: one label per sequence "
+        "(data.sequences_file lines {text or tokens, label}; see labels).",
+    )
     vocab: VocabSpec = Field(
         description="Tokens of the one-hot vocabulary (list order is the one-hot index), or auto: "
         "built from the training data, most frequent first (see vocab_options)."
@@ -180,6 +200,11 @@ class Config(_Strict):
         default_factory=VocabOptions,
         description="How vocab: auto is built (max_size, min_count); only the defaults go with a "
         "vocab list. A run directory's config holds the built list.",
+    )
+    labels: LabelsSpec | None = Field(
+        None,
+        description="task: classify: the labels (list order is the output index), or auto: every "
+        "label of the data, sorted. A run directory's config holds the list.",
     )
     sequence_length: int = Field(ge=1, le=100_000, description="Timesteps of one sequence (hello: 5).")
     seed: int = Field(0, ge=0, le=2**32 - 1, description="Seeds Python, NumPy and TensorFlow.")
@@ -201,6 +226,41 @@ class Config(_Strict):
         if dup:
             raise ValueError(f"expected distinct tokens, got {dup[0]!r} more than once")
         return v
+
+    @field_validator("labels")
+    @classmethod
+    def _labels(cls, v: list[str] | str | None) -> list[str] | str | None:
+        if not isinstance(v, list):
+            return v
+        if len(v) < 2:
+            raise ValueError(f"expected at least 2 labels, got {len(v)}")
+        if "" in v:
+            raise ValueError("expected non-empty labels, got ''")
+        dup = sorted(t for t, n in Counter(v).items() if n > 1)
+        if dup:
+            raise ValueError(f"expected distinct labels, got {dup[0]!r} more than once")
+        return v
+
+    @model_validator(mode="after")
+    def _task(self) -> Config:
+        if self.task == "next_token":
+            if self.labels is not None:
+                raise _KeyedError("labels", "expected no labels for task: next_token (they are for classify)")
+            return self
+        if self.labels is None:
+            raise _KeyedError("labels", "expected a list of labels or auto for task: classify, got nothing")
+        if self.data.sequences_file is None:
+            given = "data.sequences" if self.data.sequences else "data.text_file"
+            raise _KeyedError(
+                "data.sequences_file",
+                f"expected a JSON Lines file of {{text or tokens, label}} for task: classify, got {given}",
+            )
+        return self
+
+    @property
+    def labels_are_auto(self) -> bool:
+        """True until `lstmcli.classify` has replaced `labels: auto` by the data's labels."""
+        return isinstance(self.labels, str)
 
     @property
     def vocab_is_auto(self) -> bool:
@@ -540,12 +600,24 @@ def _known_keys(loc: tuple[Any, ...]) -> list[str]:
     model: type[BaseModel] = Config
     for part in loc[:-1]:
         field = model.model_fields.get(str(part))
-        ann = getattr(field, "annotation", None)
-        if isinstance(ann, type) and issubclass(ann, BaseModel):
-            model = ann
-        else:
+        found = _model_in(getattr(field, "annotation", None))
+        if found is None:
             return []
+        model = found
     return list(model.model_fields)
+
+
+def _model_in(ann: Any) -> type[BaseModel] | None:
+    """The section model an annotation holds, also inside a union (`forget_bias`'s `{chrono: N}`)."""
+    from typing import get_args
+
+    if isinstance(ann, type) and issubclass(ann, BaseModel):
+        return ann
+    for arg in get_args(ann):
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None
 
 
 def _messages(e: ValidationError, data: dict[str, Any]) -> list[str]:

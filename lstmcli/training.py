@@ -31,6 +31,7 @@ class TrainResult:
     history: list[dict[str, float]] = field(default_factory=list)
     epochs: int = 0
     wall_seconds: float = 0.0
+    report: dict[str, Any] | None = None  # task: classify: per-label metrics and confusion matrix
 
 
 @dataclass
@@ -38,7 +39,7 @@ class Prepared:
     """Everything checked and loaded before a run directory is touched."""
 
     cfg: Config  # vocab: auto resolved to its token list, as config.yaml records it
-    windows: Windows
+    windows: Windows  # for task: classify, lstmcli.classify.Examples
     strategy: Any = None  # a tf.distribute strategy, or None for one device
 
     def scope(self) -> Any:
@@ -100,7 +101,12 @@ def _pipeline(cfg: Config, windows: Windows) -> Pipeline:
     """
     from lstmcli.pipeline import Datasets
 
-    d = Datasets(cfg, windows, one_hot=False)  # token ids: the step one-hot encodes (or gathers)
+    if cfg.task == "classify":
+        from lstmcli import classify
+
+        d: Any = classify.Datasets(cfg, windows)
+    else:
+        d = Datasets(cfg, windows, one_hot=False)  # token ids: the step one-hot encodes (or gathers)
     return Pipeline(
         steps=d.steps,
         val_steps=d.val_steps,
@@ -358,6 +364,8 @@ class _Steps:
 def resolve_kernel(cfg: Config) -> str:
     """`train.kernel: auto` is lstmcli's fast kernel on a CPU and the stock layer (cuDNN) on a GPU."""
     kernel = cfg.train.kernel
+    if cfg.task == "classify":
+        return "stock"  # the fast kernel is next-token only for now: a classifier runs the stock layer
     if kernel != "auto":
         return kernel
     import tensorflow as tf
@@ -582,6 +590,14 @@ def _finish(model: Any, run_dir: Path, state: State, prep: Prepared, kernel: str
     elif not keep_best:
         runs.write_with(run_dir / runs.MODEL, lambda p: model.save(p), suffix=".keras")
     runs.write_history(run_dir / runs.HISTORY, state.history)
+    report = None
+    if cfg.task == "classify":
+        from lstmcli import classify
+
+        kept = backend.load_model(run_dir / runs.MODEL) if keep_best else model
+        report = classify.evaluate(kept, cfg, prep.windows)
+        metrics.update(classify.flat_metrics(report))
+        runs.write_json(run_dir / classify.CONFUSION, {k: report[k] for k in ("split", "labels", "matrix")})
     runs.write_json(run_dir / runs.METRICS, metrics)
     last = state.history[-1] if state.history else {}
     runs.write_json(
@@ -613,4 +629,4 @@ def _finish(model: Any, run_dir: Path, state: State, prep: Prepared, kernel: str
     )
     state.finished = True
     runs.write_json(run_dir / CHECKPOINT, state.to_dict())
-    return TrainResult(run_dir, metrics, state.history, state.epoch, state.wall_seconds)
+    return TrainResult(run_dir, metrics, state.history, state.epoch, state.wall_seconds, report)
