@@ -101,7 +101,21 @@ def build_model(cfg: Config) -> Any:
         layers.append(k.layers.Dense(len(cfg.labels), activation="softmax", name="label"))
     else:
         layers.append(k.layers.Dense(v, activation="softmax", name="next_token"))
-    return k.Sequential(layers, name="lstmcli")
+    model = k.Sequential(layers, name="lstmcli")
+    _set_forget_bias(model, cfg)
+    return model
+
+
+def _set_forget_bias(model: Any, cfg: Config) -> None:
+    """`model.forget_bias` other than Keras's 1.0: written into the stock bias variables."""
+    from lstmcli.forget_bias import lstm_bias
+
+    k = keras()
+    lstms = [layer for layer in model.layers if isinstance(layer, k.layers.LSTM)]
+    for n, layer in enumerate(lstms):
+        bias = lstm_bias(cfg, layer.units, n)
+        if bias is not None:
+            layer.cell.bias.assign(bias)
 
 
 def make_optimizer(cfg: Config) -> Any:
@@ -113,7 +127,7 @@ def make_optimizer(cfg: Config) -> Any:
         "rmsprop": k.optimizers.RMSprop,
         "adagrad": k.optimizers.Adagrad,
     }[cfg.train.optimizer]
-    return cls(learning_rate=cfg.train.learning_rate)
+    return cls(learning_rate=cfg.train.learning_rate, clipnorm=cfg.train.clipnorm)
 
 
 def compile_model(model: Any, cfg: Config) -> None:

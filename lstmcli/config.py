@@ -34,6 +34,34 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, validate_default=True)
 
 
+class Chrono(_Strict):
+    """`{chrono: N}`: chrono initialisation with an explicit longest lag N."""
+
+    chrono: int = Field(ge=2, le=10_000_000, description="The longest lag (timesteps) to bridge.")
+
+
+def _forget_bias_kind(value: Any) -> str | None:
+    if isinstance(value, dict):
+        return "chrono_lag"
+    if value == "chrono":
+        return "chrono"
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return "number"
+    return None
+
+
+ForgetBias = Annotated[
+    Annotated[float, Tag("number")]
+    | Annotated[Literal["chrono"], Tag("chrono")]
+    | Annotated[Chrono, Tag("chrono_lag")],
+    Discriminator(
+        _forget_bias_kind,
+        custom_error_type="forget_bias_kind",
+        custom_error_message="expected a number, chrono or {chrono: N}",
+    ),
+]
+
+
 class ModelConfig(_Strict):
     """The recurrent network."""
 
@@ -48,6 +76,23 @@ class ModelConfig(_Strict):
         description="For inspect: outputs are the whole hidden sequence (true) "
         "or only the last step (false), as Keras's return_sequences.",
     )
+    forget_bias: ForgetBias = Field(
+        1.0,
+        description="LSTM forget-gate bias at initialisation: a number (1.0 is Keras's "
+        "unit_forget_bias), chrono (Tallec & Ollivier 2018: b_f = log u, u ~ U(1, L - 1) per "
+        "unit, b_i = -b_f, L = sequence_length), or {chrono: L} for an explicit longest lag. "
+        "Set as weights after building, by seed: the saved model stays stock Keras.",
+    )
+
+    @model_validator(mode="after")
+    def _forget_bias_is_lstm(self) -> ModelConfig:
+        if self.cell != "lstm" and self.forget_bias != 1.0:
+            shown = self.forget_bias if not isinstance(self.forget_bias, Chrono) else "{chrono: N}"
+            raise _KeyedError(
+                "model.forget_bias",
+                f"expected 1.0 for model.cell {self.cell} (it sets the LSTM's forget gate), got {shown}",
+            )
+        return self
 
 
 class DataConfig(_Strict):
@@ -131,6 +176,9 @@ class TrainConfig(_Strict):
         description="The recurrent kernel training runs: fast (lstmcli's, for CPUs), stock (the "
         "Keras layer: cuDNN on a GPU) or auto (fast on a CPU, stock on a GPU). Same weights, same "
         "saved model either way; run.json records which ran.",
+    )
+    clipnorm: float | None = Field(
+        None, gt=0.0, description="Clip each gradient to this L2 norm (Keras's clipnorm); null: no clipping."
     )
     devices: list[str] | None = Field(
         None,
@@ -589,7 +637,9 @@ def _clean_loc(loc: tuple[Any, ...]) -> tuple[Any, ...]:
     # pydantic adds the member type of a union to the location ("str", "list[str]"): drop it.
     # A user's own key may hold "[" (`0[: 1`): only pydantic's type tags (`list[str]`) go.
     return tuple(
-        p for p in loc if not (isinstance(p, str) and (p in ("str", "list") or _TYPE_TAG.fullmatch(p)))
+        p
+        for p in loc
+        if not (isinstance(p, str) and (p in ("str", "list", "chrono_lag") or _TYPE_TAG.fullmatch(p)))
     )
 
 
