@@ -41,7 +41,6 @@ class Examples:
     labels: np.ndarray  # (N,) int32: index into cfg.labels
     train: np.ndarray  # (N - V,) int64 example indices, in the seeded order
     val: np.ndarray  # (V,) int64 example indices held out for validation (empty: none)
-    lines: np.ndarray  # (N,) int64: the file line of each example, for messages
     source: str
 
     @property
@@ -192,8 +191,7 @@ def load_examples(cfg: Config) -> tuple[Config, Examples]:
         lengths[k] = seq.size
         labels[k] = label_index[label]
     train, val = split(len(rows), cfg.train.validation_split, cfg.seed)
-    lines = np.array([n for n, _, _ in rows], np.int64)
-    return cfg, Examples(ids, lengths, labels, train, val, lines, str(path))
+    return cfg, Examples(ids, lengths, labels, train, val, str(path))
 
 
 def _ids(cfg: Config, vocab: Vocab, toks: list[str], where: str) -> np.ndarray:

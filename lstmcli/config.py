@@ -117,7 +117,8 @@ class DataConfig(_Strict):
         None,
         strict=False,
         description="JSON Lines file: one string or list of tokens per line; each line is a "
-        "document and windows never cross lines.",
+        "document and windows never cross lines. For task: classify, one example per line: "
+        '{"text": ..., "label": ...} or {"tokens": [...], "label": ...}.',
     )
     tokens: Literal["char", "word"] = Field(
         "char", description="How text is split into tokens: characters or whitespace words."

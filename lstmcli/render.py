@@ -439,7 +439,10 @@ def runs_table(found: list[Any], root: Any) -> RenderableType:
     t.add_column("status")
     for k in RUN_KEYS:
         t.add_column(k.split(".")[-1], justify="right")
-    names = sorted({m for r in found for m in r.metrics})
+    # A classifier's per-label numbers (val_f1_pos, …) stay in --json and metrics.json; its
+    # macro F1 stands for them here.
+    per_label = ("precision_", "recall_", "f1_", "val_precision_", "val_recall_", "val_f1_")
+    names = sorted({m for r in found for m in r.metrics if not m.startswith(per_label)})
     for m in names:
         t.add_column(m, justify="right")
     for r in found:

@@ -39,7 +39,7 @@ class Prepared:
     """Everything checked and loaded before a run directory is touched."""
 
     cfg: Config  # vocab: auto resolved to its token list, as config.yaml records it
-    windows: Windows  # for task: classify, lstmcli.classify.Examples
+    windows: Any  # lstmcli.data.Windows, or lstmcli.classify.Examples for task: classify
     strategy: Any = None  # a tf.distribute strategy, or None for one device
 
     def scope(self) -> Any:
@@ -92,7 +92,7 @@ class Pipeline:
         return self._make_train(skip_steps)
 
 
-def _pipeline(cfg: Config, windows: Windows) -> Pipeline:
+def _pipeline(cfg: Config, windows: Any) -> Pipeline:
     """Ids stay ids in memory; windows are gathered and one-hot encoded per batch in the input
     pipeline (lstmcli.pipeline).
 
@@ -581,7 +581,9 @@ def _finish(model: Any, run_dir: Path, state: State, prep: Prepared, kernel: str
     if keep_best:
         # Early stopping keeps the best model, and reports the metrics of the model it keeps.
         pick = state.history[state.best_epoch - 1]  # type: ignore[index]
-    metrics = {name: pick[name] for name in ("loss", "accuracy", "val_loss", "val_accuracy") if name in pick}
+    metrics: dict[str, float] = {
+        name: pick[name] for name in ("loss", "accuracy", "val_loss", "val_accuracy") if name in pick
+    }
     if not chief:
         # A multi-worker run's other workers trained the same model; the chief writes it.
         return TrainResult(run_dir, metrics, state.history, state.epoch, state.wall_seconds)
