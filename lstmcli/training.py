@@ -92,7 +92,7 @@ class Pipeline:
         return self._make_train(skip_steps)
 
 
-def _pipeline(cfg: Config, windows: Any) -> Pipeline:
+def _pipeline(cfg: Config, windows: Windows) -> Pipeline:
     """Ids stay ids in memory; windows are gathered and one-hot encoded per batch in the input
     pipeline (lstmcli.pipeline).
 
@@ -104,7 +104,7 @@ def _pipeline(cfg: Config, windows: Any) -> Pipeline:
     if cfg.task == "classify":
         from lstmcli import classify
 
-        d: Any = classify.Datasets(cfg, windows)
+        d: Any = classify.Datasets(cfg, windows)  # type: ignore[arg-type]  # Examples, for classify
     else:
         d = Datasets(cfg, windows, one_hot=False)  # token ids: the step one-hot encodes (or gathers)
     return Pipeline(
