@@ -92,13 +92,38 @@ def build_model(cfg: Config) -> Any:
     k = keras()
     v = len(cfg.vocab)
     layer_cls = {"lstm": k.layers.LSTM, "gru": k.layers.GRU, "simple_rnn": k.layers.SimpleRNN}[cfg.model.cell]
+    classify = cfg.task == "classify"
     layers: list[Any] = [k.Input(shape=(None, v), name="one_hot")]
+    if classify:
+        # Padding is an all-zero one-hot row (lstmcli.classify.PAD): masked, it never changes
+        # the state, and the last layer's output is the state after the example's last token.
+        layers.append(k.layers.Masking(mask_value=0.0, name="padding"))
+    last = cfg.model.num_layers - 1
     for n in range(cfg.model.num_layers):
-        layers.append(layer_cls(cfg.model.units, return_sequences=True, name=f"{cfg.model.cell}_{n}"))
+        seqs = not (classify and n == last)
+        layers.append(layer_cls(cfg.model.units, return_sequences=seqs, name=f"{cfg.model.cell}_{n}"))
         if cfg.model.dropout > 0:
             layers.append(k.layers.Dropout(cfg.model.dropout, name=f"dropout_{n}"))
-    layers.append(k.layers.Dense(v, activation="softmax", name="next_token"))
-    return k.Sequential(layers, name="lstmcli")
+    if classify:
+        assert isinstance(cfg.labels, list), "labels: auto must be resolved first"
+        layers.append(k.layers.Dense(len(cfg.labels), activation="softmax", name="label"))
+    else:
+        layers.append(k.layers.Dense(v, activation="softmax", name="next_token"))
+    model = k.Sequential(layers, name="lstmcli")
+    _set_forget_bias(model, cfg)
+    return model
+
+
+def _set_forget_bias(model: Any, cfg: Config) -> None:
+    """`model.forget_bias` other than Keras's 1.0: written into the stock bias variables."""
+    from lstmcli.forget_bias import lstm_bias
+
+    k = keras()
+    lstms = [layer for layer in model.layers if isinstance(layer, k.layers.LSTM)]
+    for n, layer in enumerate(lstms):
+        bias = lstm_bias(cfg, layer.units, n)
+        if bias is not None:
+            layer.cell.bias.assign(bias)
 
 
 def make_optimizer(cfg: Config) -> Any:
@@ -110,7 +135,7 @@ def make_optimizer(cfg: Config) -> Any:
         "rmsprop": k.optimizers.RMSprop,
         "adagrad": k.optimizers.Adagrad,
     }[cfg.train.optimizer]
-    return cls(learning_rate=cfg.train.learning_rate)
+    return cls(learning_rate=cfg.train.learning_rate, clipnorm=cfg.train.clipnorm)
 
 
 def compile_model(model: Any, cfg: Config) -> None:

@@ -150,16 +150,29 @@ def _initial(state: npt.ArrayLike | None, batch: int, units: int, name: str) -> 
     return s
 
 
+def _keep(mask: npt.ArrayLike | None, batch: int, steps: int) -> npt.NDArray[np.bool_] | None:
+    """The (batch, time, 1) mask of Keras's Masking layer: False at a padded step, where every
+    state keeps its value from the step before (Keras's RNN masking, `backend.rnn`)."""
+    if mask is None:
+        return None
+    m = np.asarray(mask, dtype=bool)
+    if m.shape != (batch, steps):
+        raise ValueError(f"expected mask of shape {(batch, steps)}. Received: {m.shape}")
+    return m[:, :, None]
+
+
 def lstm_trace(
     x: npt.ArrayLike,
     w: LSTMWeights,
     h0: npt.ArrayLike | None = None,
     c0: npt.ArrayLike | None = None,
+    mask: npt.ArrayLike | None = None,
 ) -> LSTMTrace:
     """Run an LSTM over x (batch, time, input_dim) and record every gate and state at every step.
 
     i, f, o = σ(x W + h U + b) per gate, g = tanh(…), c = f ⊙ c₋₁ + i ⊙ g, h = o ⊙ tanh(c),
-    with Keras's gate order i, f, c(=g), o along the last axis of the weights.
+    with Keras's gate order i, f, c(=g), o along the last axis of the weights. Where `mask`
+    (batch, time) is False, h and c keep their previous values (the gates are still recorded).
     """
     xs = _f32(x)
     kernel, rec, bias = _f32(w.kernel), _f32(w.recurrent_kernel), _f32(w.bias)
@@ -167,6 +180,7 @@ def lstm_trace(
     if bias.shape != (4 * u,):
         raise ValueError(f"lstm_trace: expected bias of shape {(4 * u,)}. Received: {bias.shape}")
     batch, steps, _ = xs.shape
+    keep = _keep(mask, batch, steps)
     h = _initial(h0, batch, u, "h0")
     c = _initial(c0, batch, u, "c0")
     # The input projection does not depend on the state, so do it for all steps in one matmul.
@@ -178,14 +192,18 @@ def lstm_trace(
         f = sigmoid(z[:, u : 2 * u])
         g = np.tanh(z[:, 2 * u : 3 * u])
         o = sigmoid(z[:, 3 * u :])
-        c = f * c + i * g
-        h = o * np.tanh(c)
+        c_new = f * c + i * g
+        h_new = o * np.tanh(c_new)
+        c = c_new if keep is None else np.where(keep[:, t], c_new, c)
+        h = h_new if keep is None else np.where(keep[:, t], h_new, h)
         for k, v in (("i", i), ("f", f), ("g", g), ("o", o), ("c", c), ("h", h)):
             out[k][:, t] = v
     return LSTMTrace(i=out["i"], f=out["f"], g=out["g"], o=out["o"], c=out["c"], h=out["h"])
 
 
-def gru_trace(x: npt.ArrayLike, w: GRUWeights, h0: npt.ArrayLike | None = None) -> GRUTrace:
+def gru_trace(
+    x: npt.ArrayLike, w: GRUWeights, h0: npt.ArrayLike | None = None, mask: npt.ArrayLike | None = None
+) -> GRUTrace:
     """Run a Keras 3 GRU (reset_after=True) over x (batch, time, input_dim), recording every gate.
 
     With input bias b₀ and recurrent bias b₁ (the two rows of `bias`) and gate order z, r, h:
@@ -198,6 +216,7 @@ def gru_trace(x: npt.ArrayLike, w: GRUWeights, h0: npt.ArrayLike | None = None) 
     if bias.shape != (2, 3 * u):
         raise ValueError(f"gru_trace: expected bias of shape {(2, 3 * u)}. Received: {bias.shape}")
     batch, steps, _ = xs.shape
+    keep = _keep(mask, batch, steps)
     h = _initial(h0, batch, u, "h0")
     xw = xs @ kernel + bias[0]
     out = {k: np.empty((batch, steps, u), dtype=np.float32) for k in ("z", "r", "hh", "h")}
@@ -207,13 +226,19 @@ def gru_trace(x: npt.ArrayLike, w: GRUWeights, h0: npt.ArrayLike | None = None) 
         r = sigmoid(xw[:, t, u : 2 * u] + inner[:, u : 2 * u])
         # reset_after: the reset gate scales the recurrent projection, not h itself.
         hh = np.tanh(xw[:, t, 2 * u :] + r * inner[:, 2 * u :])
-        h = z * h + (1.0 - z) * hh
+        h_new = z * h + (1.0 - z) * hh
+        h = h_new if keep is None else np.where(keep[:, t], h_new, h)
         for k, v in (("z", z), ("r", r), ("hh", hh), ("h", h)):
             out[k][:, t] = v
     return GRUTrace(z=out["z"], r=out["r"], hh=out["hh"], h=out["h"])
 
 
-def simple_rnn_trace(x: npt.ArrayLike, w: SimpleRNNWeights, h0: npt.ArrayLike | None = None) -> F32:
+def simple_rnn_trace(
+    x: npt.ArrayLike,
+    w: SimpleRNNWeights,
+    h0: npt.ArrayLike | None = None,
+    mask: npt.ArrayLike | None = None,
+) -> F32:
     """Run a Keras SimpleRNN (tanh) over x (batch, time, input_dim); returns h (batch, time, units).
 
     h = tanh(x W + b + h₋₁ U).
@@ -224,11 +249,13 @@ def simple_rnn_trace(x: npt.ArrayLike, w: SimpleRNNWeights, h0: npt.ArrayLike | 
     if bias.shape != (u,):
         raise ValueError(f"simple_rnn_trace: expected bias of shape {(u,)}. Received: {bias.shape}")
     batch, steps, _ = xs.shape
+    keep = _keep(mask, batch, steps)
     h = _initial(h0, batch, u, "h0")
     xw = xs @ kernel + bias
     hs = np.empty((batch, steps, u), dtype=np.float32)
     for t in range(steps):
-        h = np.tanh(xw[:, t] + h @ rec)
+        h_new = np.tanh(xw[:, t] + h @ rec)
+        h = h_new if keep is None else np.where(keep[:, t], h_new, h)
         hs[:, t] = h
     return hs
 
@@ -238,12 +265,16 @@ def dense_softmax(h: npt.ArrayLike, kernel: npt.ArrayLike, bias: npt.ArrayLike) 
     return softmax(_f32(h) @ _f32(kernel) + _f32(bias))
 
 
-def forward(layers: Sequence[RecurrentWeights | DenseLike], x: npt.ArrayLike) -> tuple[list[Trace], F32]:
+def forward(
+    layers: Sequence[RecurrentWeights | DenseLike], x: npt.ArrayLike, mask: npt.ArrayLike | None = None
+) -> tuple[list[Trace], F32]:
     """Run a stack of recurrent layers and a final softmax Dense over x (batch, time, vocab).
 
     `layers` is the recurrent weights in order followed by the Dense weights (see
     `kerasfile.ModelSpec.stack()`). Dropout is the identity at inference, so it has no entry.
-    Returns one trace per recurrent layer and the probabilities (batch, time, vocab).
+    Returns one trace per recurrent layer and the probabilities (batch, time, vocab). With a
+    `mask` (batch, time; a classifier's Masking layer), padded steps carry every state over, so
+    the last step's probabilities are those after each sequence's last real token.
     """
     if len(layers) < 2:
         raise ValueError(
@@ -256,11 +287,11 @@ def forward(layers: Sequence[RecurrentWeights | DenseLike], x: npt.ArrayLike) ->
     for n, w in enumerate(recurrent):
         trace: Trace
         if isinstance(w, LSTMWeights):
-            trace = lstm_trace(seq, w)
+            trace = lstm_trace(seq, w, mask=mask)
         elif isinstance(w, GRUWeights):
-            trace = gru_trace(seq, w)
+            trace = gru_trace(seq, w, mask=mask)
         elif isinstance(w, SimpleRNNWeights):
-            trace = SimpleRNNTrace(h=simple_rnn_trace(seq, w))
+            trace = SimpleRNNTrace(h=simple_rnn_trace(seq, w, mask=mask))
         else:
             raise TypeError(
                 f"forward: layer {n} must be LSTMWeights, GRUWeights or SimpleRNNWeights. "

@@ -233,18 +233,23 @@ def train(
     available = ["loss", "accuracy"]
     if cfg.train.validation_split > 0:
         available += ["val_loss", "val_accuracy"]
-    gates.check_names(reqs, available)
+    if cfg.task != "classify":  # a classifier's per-label names are known once its labels are
+        gates.check_names(reqs, available)
     if plot is not None:
         from lstmcli import plot as plot_mod
 
         plot_mod.require(plot)
 
     from lstmcli import training
-    from lstmcli.render import emit_json, metrics_table, stderr_console
+    from lstmcli.render import classify_json, classify_tables, emit_json, metrics_table, stderr_console
 
     source = str(config) if resume is None else str(resume / runs.CONFIG)
     with config_mod.in_source(source):  # the messages `config validate` gives for this config
         prep = training.prepare(cfg)  # data errors surface here, before anything is written
+    if cfg.task == "classify":
+        from lstmcli.classify import metric_names
+
+        gates.check_names(reqs, available + metric_names(prep.cfg))
     scratch = None
     shown_dir = run_dir
     if _other_worker(cfg) and resume is None:
@@ -291,10 +296,19 @@ def train(
                     }
                     for r in reqs
                 ],
+                **({"classification": classify_json(result.report)} if result.report else {}),
             }
         )
     else:
-        _print([metrics_table(result.metrics, result.history)])
+        if result.report:  # the per-label numbers have a table of their own
+            main = {
+                k: v
+                for k, v in result.metrics.items()
+                if k in ("loss", "accuracy", "val_loss", "val_accuracy")
+            }
+            _print([metrics_table(main, result.history), *classify_tables(result.report)])
+        else:
+            _print([metrics_table(result.metrics, result.history)])
         if quiet:
             print(result.run_dir)
         else:
@@ -423,7 +437,8 @@ def predict(
     json_out: Json = False,
     quiet: Quiet = False,
 ) -> None:
-    """Next-token probabilities for each text, and optionally generate a continuation."""
+    """Next-token probabilities for each text, and optionally generate a continuation; for a
+    classifier (task: classify), the probabilities of its labels."""
     from lstmcli import inspection, predicting, runs
     from lstmcli.errors import UsageError
     from lstmcli.render import emit_json, predict_json, predict_tables
@@ -438,6 +453,18 @@ def predict(
     from lstmcli.data import encode_texts
 
     encode_texts(run.config, texts)  # bad input fails before the model loads
+    if run.config.task == "classify":
+        from lstmcli import classify
+        from lstmcli.render import label_json, label_tables
+
+        if steps or temperature:
+            raise UsageError("--steps/--temperature: a classifier predicts labels; it generates no tokens")
+        labelled = classify.predict_texts(target, inspection.make_engine(target, engine), texts, top_k)
+        if json_out:
+            emit_json(label_json(labelled))
+        else:
+            _print(label_tables(labelled, precision))
+        return
     eng = inspection.make_engine(target, engine)
     result = predicting.predict(
         target, eng, texts, top_k=top_k, steps=steps, temperature=temperature, seed=seed

@@ -34,6 +34,34 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, validate_default=True)
 
 
+class Chrono(_Strict):
+    """`{chrono: N}`: chrono initialisation with an explicit longest lag N."""
+
+    chrono: int = Field(ge=2, le=10_000_000, description="The longest lag (timesteps) to bridge.")
+
+
+def _forget_bias_kind(value: Any) -> str | None:
+    if isinstance(value, dict):
+        return "chrono_lag"
+    if value == "chrono":
+        return "chrono"
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return "number"
+    return None
+
+
+ForgetBias = Annotated[
+    Annotated[float, Tag("number")]
+    | Annotated[Literal["chrono"], Tag("chrono")]
+    | Annotated[Chrono, Tag("chrono_lag")],
+    Discriminator(
+        _forget_bias_kind,
+        custom_error_type="forget_bias_kind",
+        custom_error_message="expected a number, chrono or {chrono: N}",
+    ),
+]
+
+
 class ModelConfig(_Strict):
     """The recurrent network."""
 
@@ -48,6 +76,23 @@ class ModelConfig(_Strict):
         description="For inspect: outputs are the whole hidden sequence (true) "
         "or only the last step (false), as Keras's return_sequences.",
     )
+    forget_bias: ForgetBias = Field(
+        1.0,
+        description="LSTM forget-gate bias at initialisation: a number (1.0 is Keras's "
+        "unit_forget_bias), chrono (Tallec & Ollivier 2018: b_f = log u, u ~ U(1, L - 1) per "
+        "unit, b_i = -b_f, L = sequence_length), or {chrono: L} for an explicit longest lag. "
+        "Set as weights after building, by seed: the saved model stays stock Keras.",
+    )
+
+    @model_validator(mode="after")
+    def _forget_bias_is_lstm(self) -> ModelConfig:
+        if self.cell != "lstm" and self.forget_bias != 1.0:
+            shown = self.forget_bias if not isinstance(self.forget_bias, Chrono) else "{chrono: N}"
+            raise _KeyedError(
+                "model.forget_bias",
+                f"expected 1.0 for model.cell {self.cell} (it sets the LSTM's forget gate), got {shown}",
+            )
+        return self
 
 
 class DataConfig(_Strict):
@@ -72,7 +117,8 @@ class DataConfig(_Strict):
         None,
         strict=False,
         description="JSON Lines file: one string or list of tokens per line; each line is a "
-        "document and windows never cross lines.",
+        "document and windows never cross lines. For task: classify, one example per line: "
+        '{"text": ..., "label": ...} or {"tokens": [...], "label": ...}.',
     )
     tokens: Literal["char", "word"] = Field(
         "char", description="How text is split into tokens: characters or whitespace words."
@@ -83,6 +129,11 @@ class DataConfig(_Strict):
         "or a vocabulary token to use instead (with vocab: auto, that token joins the vocabulary).",
     )
     stride: int = Field(1, ge=1, description="Tokens between the starts of two sliding windows over a file.")
+    truncate: Literal["error", "left", "right"] = Field(
+        "error",
+        description="task: classify: an example longer than sequence_length is an error, or loses "
+        "tokens on the left (keeps its end) or on the right (keeps its start).",
+    )
 
     @model_validator(mode="after")
     def _one_source(self) -> DataConfig:
@@ -127,6 +178,9 @@ class TrainConfig(_Strict):
         "Keras layer: cuDNN on a GPU) or auto (fast on a CPU, stock on a GPU). Same weights, same "
         "saved model either way; run.json records which ran.",
     )
+    clipnorm: float | None = Field(
+        None, gt=0.0, description="Clip each gradient to this L2 norm (Keras's clipnorm); null: no clipping."
+    )
     devices: list[str] | None = Field(
         None,
         description="For mirrored: the devices to use, e.g. [GPU:0, GPU:1] (CPU:0, CPU:1 splits "
@@ -169,9 +223,24 @@ VocabSpec = Annotated[
 ]
 
 
+LabelsSpec = Annotated[
+    Annotated[list[str], Tag("list")] | Annotated[Literal["auto"], Tag("auto")],
+    Discriminator(
+        _vocab_kind,
+        custom_error_type="labels_kind",
+        custom_error_message="expected a list of labels or auto",
+    ),
+]
+
+
 class Config(_Strict):
     """An lstmcli experiment."""
 
+    task: Literal["next_token", "classify"] = Field(
+        "next_token",
+        description="next_token: predict each next token; classify: one label per sequence "
+        "(data.sequences_file lines {text or tokens, label}; see labels).",
+    )
     vocab: VocabSpec = Field(
         description="Tokens of the one-hot vocabulary (list order is the one-hot index), or auto: "
         "built from the training data, most frequent first (see vocab_options)."
@@ -180,6 +249,11 @@ class Config(_Strict):
         default_factory=VocabOptions,
         description="How vocab: auto is built (max_size, min_count); only the defaults go with a "
         "vocab list. A run directory's config holds the built list.",
+    )
+    labels: LabelsSpec | None = Field(
+        None,
+        description="task: classify: the labels (list order is the output index), or auto: every "
+        "label of the data, sorted. A run directory's config holds the list.",
     )
     sequence_length: int = Field(ge=1, le=100_000, description="Timesteps of one sequence (hello: 5).")
     seed: int = Field(0, ge=0, le=2**32 - 1, description="Seeds Python, NumPy and TensorFlow.")
@@ -201,6 +275,41 @@ class Config(_Strict):
         if dup:
             raise ValueError(f"expected distinct tokens, got {dup[0]!r} more than once")
         return v
+
+    @field_validator("labels")
+    @classmethod
+    def _labels(cls, v: list[str] | str | None) -> list[str] | str | None:
+        if not isinstance(v, list):
+            return v
+        if len(v) < 2:
+            raise ValueError(f"expected at least 2 labels, got {len(v)}")
+        if "" in v:
+            raise ValueError("expected non-empty labels, got ''")
+        dup = sorted(t for t, n in Counter(v).items() if n > 1)
+        if dup:
+            raise ValueError(f"expected distinct labels, got {dup[0]!r} more than once")
+        return v
+
+    @model_validator(mode="after")
+    def _task(self) -> Config:
+        if self.task == "next_token":
+            if self.labels is not None:
+                raise _KeyedError("labels", "expected no labels for task: next_token (they are for classify)")
+            return self
+        if self.labels is None:
+            raise _KeyedError("labels", "expected a list of labels or auto for task: classify, got nothing")
+        if self.data.sequences_file is None:
+            given = "data.sequences" if self.data.sequences else "data.text_file"
+            raise _KeyedError(
+                "data.sequences_file",
+                f"expected a JSON Lines file of {{text or tokens, label}} for task: classify, got {given}",
+            )
+        return self
+
+    @property
+    def labels_are_auto(self) -> bool:
+        """True until `lstmcli.classify` has replaced `labels: auto` by the data's labels."""
+        return isinstance(self.labels, str)
 
     @property
     def vocab_is_auto(self) -> bool:
@@ -576,7 +685,9 @@ def _clean_loc(loc: tuple[Any, ...]) -> tuple[Any, ...]:
     # pydantic adds the member type of a union to the location ("str", "list[str]"): drop it.
     # A user's own key may hold "[" (`0[: 1`): only pydantic's type tags (`list[str]`) go.
     return tuple(
-        p for p in loc if not (isinstance(p, str) and (p in ("str", "list") or _TYPE_TAG.fullmatch(p)))
+        p
+        for p in loc
+        if not (isinstance(p, str) and (p in ("str", "list", "chrono_lag") or _TYPE_TAG.fullmatch(p)))
     )
 
 
@@ -587,12 +698,24 @@ def _known_keys(loc: tuple[Any, ...]) -> list[str]:
     model: type[BaseModel] = Config
     for part in loc[:-1]:
         field = model.model_fields.get(str(part))
-        ann = getattr(field, "annotation", None)
-        if isinstance(ann, type) and issubclass(ann, BaseModel):
-            model = ann
-        else:
+        found = _model_in(getattr(field, "annotation", None))
+        if found is None:
             return []
+        model = found
     return list(model.model_fields)
+
+
+def _model_in(ann: Any) -> type[BaseModel] | None:
+    """The section model an annotation holds, also inside a union (`forget_bias`'s `{chrono: N}`)."""
+    from typing import get_args
+
+    if isinstance(ann, type) and issubclass(ann, BaseModel):
+        return ann
+    for arg in get_args(ann):
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None
 
 
 def _messages(e: ValidationError, data: dict[str, Any]) -> list[str]:

@@ -138,6 +138,10 @@ def encode_texts(cfg: Config, texts: list[str], where: str = "input") -> list[np
 def config_sequences(cfg: Config, limit: int = 3) -> list[np.ndarray]:
     """The sequences `inspect CONFIG` shows: every inline sequence, or the inputs of the first
     `limit` windows of a data file (sequence_length tokens each)."""
+    if cfg.task == "classify":
+        from lstmcli.classify import example_sequences
+
+        return example_sequences(cfg, limit)
     if cfg.data.sequences:
         vocab = vocab_of(cfg)
         return [vocab.ids(cfg.inline_tokens(s), where="data.sequences") for s in cfg.data.sequences]
@@ -391,6 +395,10 @@ def resolve_vocab(cfg: Config) -> Config:
     one-hot index without the data. Its vocab_options are back to the defaults: they shaped
     the list and apply to `vocab: auto` only.
     """
+    if cfg.task == "classify" and (cfg.vocab_is_auto or cfg.labels_are_auto):
+        from lstmcli.classify import load_examples  # reads vocab and labels together
+
+        return load_examples(cfg)[0]
     if not cfg.vocab_is_auto:
         return cfg
     key, path = _source(cfg)
@@ -683,11 +691,15 @@ def _split_blocks(
     return order[n_val:], order[:n_val]
 
 
-def load_windows(cfg: Config) -> tuple[Config, Windows]:
+def load_windows(cfg: Config) -> tuple[Config, Any]:
     """Everything training needs from the data, read and checked before TensorFlow is imported.
 
     Returns the config with its vocabulary resolved (write that one to the run directory) and
-    the windows with their validation split.
+    the windows with their validation split (for task: classify, `lstmcli.classify.Examples`).
     """
+    if cfg.task == "classify":
+        from lstmcli.classify import load_examples
+
+        return load_examples(cfg)
     cfg = resolve_vocab(cfg)
     return cfg, make_windows(cfg, read_corpus(cfg))

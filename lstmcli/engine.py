@@ -89,7 +89,8 @@ class KerasEngine:
     def next_probabilities(self, ids: np.ndarray) -> np.ndarray:
         x = self.vocab.one_hot(ids[None, :])
         probs = np.asarray(self.model(x, training=False))
-        return np.asarray(probs[0, -1], np.float64)
+        # A classifier's output is (batch, labels): its last state's label probabilities.
+        return np.asarray(probs[0] if probs.ndim == 2 else probs[0, -1], np.float64)
 
     def layer_weights(self, layer: int) -> list[np.ndarray]:
         return [np.asarray(w) for w in self.recurrent[layer].get_weights()]
@@ -156,7 +157,9 @@ class NumpyEngine:
     def next_probabilities(self, ids: np.ndarray) -> np.ndarray:
         from lstmcli.cell import forward
 
-        _, probs = forward(self.spec.stack(), self.vocab.one_hot(ids[None, :]))
+        x = self.vocab.one_hot(ids[None, :])
+        # A classifier masks all-zero rows (padding) as its Masking layer does.
+        _, probs = forward(self.spec.stack(), x, mask=x.any(axis=-1) if self.spec.masking else None)
         return np.asarray(probs[0, -1], dtype=np.float64)
 
     def layer_weights(self, layer: int) -> list[np.ndarray]:
@@ -231,12 +234,16 @@ def check_spec(cfg: Config, spec: Any, path: Any) -> None:
 
     vocab = len(cfg.vocab)
     want = _shape(cfg.model.cell, [cfg.model.units] * cfg.model.num_layers, vocab)
+    if cfg.task == "classify" and isinstance(cfg.labels, list):
+        want += f", {len(cfg.labels)} labels"
     kinds = {layer.kind for layer in spec.layers}
     got_cell = next(iter(kinds)) if len(kinds) == 1 else "/".join(sorted(kinds))
     got_units = [layer.units for layer in spec.layers] or [0]
     out_size = int(spec.dense.kernel.shape[1])
     got = _shape(got_cell, got_units, spec.input_dim)
-    if out_size != spec.input_dim:
+    if getattr(spec, "classifier", False):
+        got += f", {out_size} labels"
+    elif out_size != spec.input_dim:
         got += f" in, {out_size} out"
     if got != want:
         config_file = Path(path).parent / "config.yaml"

@@ -37,6 +37,7 @@ _H5_NAME = {
     "SimpleRNN": "simple_rnn",
     "Dropout": "dropout",
     "Dense": "dense",
+    "Masking": "masking",
 }
 
 
@@ -69,6 +70,13 @@ class ModelSpec:
     layers: list[RecurrentSpec]
     dense: DenseSpec
     keras_version: str
+    # A classifier (task: classify): a Masking layer masks all-zero input rows, and the last
+    # recurrent layer returns only its last output, which the Dense maps to the labels.
+    masking: bool = False
+
+    @property
+    def classifier(self) -> bool:
+        return bool(self.layers) and not self.layers[-1].return_sequences
 
     def stack(self) -> list[RecurrentWeights | DenseSpec]:
         """The layer list `cell.forward` takes: recurrent weights in order, then the Dense."""
@@ -165,6 +173,7 @@ class _LayerPlan:
     name: str
     h5_path: str
     units: int = 0
+    return_sequences: bool = True
 
 
 @dataclass
@@ -214,6 +223,10 @@ def _parse_config(config: dict[str, Any], label: str) -> _Plan:
                 _fail(label, f"InputLayer {name!r} is not the first layer")
             input_dim = _input_dim(cfg, name, label)
             continue
+        if cls == "Masking":
+            if plans:
+                _fail(label, f"Masking {name!r} is not the first layer after the input")
+            _expect(cfg, "mask_value", 0.0, 0.0, name, label)
         if plans and plans[-1].class_name == "Dense":
             _fail(label, f"layer {name!r} comes after the output Dense layer")
         # Keras numbers the weight groups per class among the model's layers (InputLayer is
@@ -225,9 +238,10 @@ def _parse_config(config: dict[str, Any], label: str) -> _Plan:
         plan = _LayerPlan(class_name=cls, name=name, h5_path=f"layers/{h5_name}")
         if cls in _KIND:
             plan.units = _check_recurrent(cls, cfg, name, label)
+            plan.return_sequences = cfg.get("return_sequences") is True
         elif cls == "Dense":
             plan.units = _check_dense(cfg, name, label)
-        else:
+        elif cls == "Dropout":
             _check_dropout(cfg, name, label)
         plans.append(plan)
 
@@ -238,6 +252,17 @@ def _parse_config(config: dict[str, Any], label: str) -> _Plan:
         _fail(label, "the model does not end in a softmax Dense layer")
     if sum(p.class_name == "Dense" for p in plans) != 1:
         _fail(label, "the model has more than one Dense layer")
+    for p in recurrent[:-1]:
+        if not p.return_sequences:
+            _fail(
+                label, f"layer {p.name!r} has return_sequences=False but another recurrent layer follows it"
+            )
+    if not recurrent[-1].return_sequences and not any(p.class_name == "Masking" for p in plans):
+        _fail(
+            label,
+            f"layer {recurrent[-1].name!r} has return_sequences=False without a Masking layer: "
+            "lstmcli writes that only for classifiers, which mask their padding",
+        )
     return _Plan(input_dim=input_dim, layers=plans)
 
 
@@ -313,7 +338,10 @@ def _check_recurrent(cls: str, cfg: dict[str, Any], name: str, label: str) -> in
     if cls != "SimpleRNN":
         _expect(cfg, "recurrent_activation", "sigmoid", "sigmoid", name, label)
     _expect(cfg, "use_bias", True, True, name, label)
-    _expect(cfg, "return_sequences", True, False, name, label)
+    if not isinstance(cfg.get("return_sequences", False), bool):
+        _fail(
+            label, f"layer {name!r} has return_sequences={cfg.get('return_sequences')!r}; expected a boolean"
+        )
     _expect(cfg, "return_state", False, False, name, label)
     _expect(cfg, "go_backwards", False, False, name, label)
     _expect(cfg, "stateful", False, False, name, label)
@@ -371,7 +399,7 @@ def _build_spec(plan: _Plan, h5: h5py.File, keras_version: str, label: str) -> M
     recurrent: list[RecurrentSpec] = []
     dense: DenseSpec | None = None
     for p in plan.layers:
-        if p.class_name == "Dropout":
+        if p.class_name in ("Dropout", "Masking"):
             _read_vars(h5, f"{p.h5_path}/vars", [], p, label)
             continue
         if p.class_name == "Dense":
@@ -395,19 +423,25 @@ def _build_spec(plan: _Plan, h5: h5py.File, keras_version: str, label: str) -> M
         else:
             weights = SimpleRNNWeights(kernel=kernel, recurrent_kernel=rec, bias=bias)
         recurrent.append(
-            RecurrentSpec(kind=kind, name=p.name, units=u, return_sequences=True, weights=weights)
+            RecurrentSpec(
+                kind=kind, name=p.name, units=u, return_sequences=p.return_sequences, weights=weights
+            )
         )
         prev_units = u
 
     if dense is None or input_dim is None:  # _parse_config guarantees both; keeps mypy honest
         _fail(label, "the model has no recurrent layer or no Dense layer")
-    if dense.kernel.shape[1] != input_dim:
+    masking = any(p.class_name == "Masking" for p in plan.layers)
+    classifier = bool(recurrent) and not recurrent[-1].return_sequences
+    if not classifier and dense.kernel.shape[1] != input_dim:
         _fail(
             label,
             f"the output layer {dense.name!r} predicts {dense.kernel.shape[1]} tokens but the "
             f"input is one-hot over {input_dim}; lstmcli models predict their own vocabulary",
         )
-    return ModelSpec(input_dim=input_dim, layers=recurrent, dense=dense, keras_version=keras_version)
+    return ModelSpec(
+        input_dim=input_dim, layers=recurrent, dense=dense, keras_version=keras_version, masking=masking
+    )
 
 
 _VAR_NAMES = {
@@ -416,6 +450,7 @@ _VAR_NAMES = {
     "SimpleRNN": ["kernel", "recurrent_kernel", "bias"],
     "Dense": ["kernel", "bias"],
     "Dropout": [],
+    "Masking": [],
 }
 
 

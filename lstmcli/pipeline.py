@@ -23,6 +23,7 @@ import numpy as np
 from lstmcli.data import ALIGN, Windows, aligned_empty
 
 if TYPE_CHECKING:
+    from lstmcli.classify import Examples
     from lstmcli.config import Config
 
 SHUFFLE_BUFFER = 1 << 15
@@ -178,3 +179,50 @@ def _gather(windows: Windows, vocab_size: int, one_hot: bool = True) -> Any:
         return inputs, tokens[:, 1:]
 
     return fn
+
+
+# ---------------------------------------------------------------- task: classify
+
+
+class LabelDatasets:
+    """tf.data pipelines of a classifier: (ids (batch, sequence_length) int32 with PAD, label ids
+    (batch,) int32). The same seeded order as lstmcli.pipeline: a resumed run skips the batches it
+    has done and sees exactly the batches of an unbroken run."""
+
+    def __init__(self, cfg: Config, ex: Examples) -> None:
+        import tensorflow as tf
+
+        tr = cfg.train
+        self._cfg = cfg
+        ids = tf.constant(ex.ids)
+        labels = tf.constant(ex.labels)
+
+        def gather(index: Any) -> Any:
+            return tf.gather(ids, index), tf.gather(labels, index)
+
+        self._gather = gather
+        self._train = tf.constant(ex.train)
+        n = int(ex.train.size)
+        self._n = n
+        full = -(-n // tr.batch_size)
+        self.steps = min(tr.steps_per_epoch, full) if tr.steps_per_epoch else full
+        self.tokens_per_epoch = int(ex.lengths[ex.train].sum()) * self.steps // full
+        self.val: Any = None
+        self.val_steps: int | None = None
+        if ex.val.size:
+            val = tf.data.Dataset.from_tensor_slices(ex.val).batch(tr.batch_size).repeat()
+            self.val = val.map(gather).prefetch(tf.data.AUTOTUNE)
+            self.val_steps = -(-int(ex.val.size) // tr.batch_size)
+
+    def train(self, skip_batches: int = 0) -> Any:
+        import tensorflow as tf
+
+        tr = self._cfg.train
+        ds = tf.data.Dataset.range(self._n)
+        if tr.shuffle:
+            ds = ds.shuffle(self._n, seed=self._cfg.seed, reshuffle_each_iteration=True)
+        ds = ds.batch(tr.batch_size).repeat()
+        if skip_batches:
+            ds = ds.skip(skip_batches)
+        order = self._train
+        return ds.map(lambda j: self._gather(tf.gather(order, j))).prefetch(tf.data.AUTOTUNE)

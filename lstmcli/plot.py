@@ -39,7 +39,9 @@ def inspect_png(r: InspectResult, path: Path) -> None:
     assert r.steps is not None
     keys = [k for k in r.steps[0][0] if k != "token" and r.steps[0][0][k] is not None]
     rows, cols = len(r.steps), len(keys)
-    fig, axes = plt.subplots(rows, cols, figsize=(1.6 * cols + 1, 1.2 * rows + 0.6 * r.units), squeeze=False)
+    # Many units: a row per sequence keeps to ~2.5 inches instead of growing with the units.
+    height = 1.2 * rows + min(0.6 * r.units, 2.5 * rows)
+    fig, axes = plt.subplots(rows, cols, figsize=(1.6 * cols + 1, height), squeeze=False)
     for row, (toks, steps) in enumerate(zip(r.inputs, r.steps, strict=True)):
         for col, k in enumerate(keys):
             data = np.array([s[k] for s in steps]).T  # units × time
@@ -48,16 +50,29 @@ def inspect_png(r: InspectResult, path: Path) -> None:
             ax.imshow(
                 data, cmap="Greens" if gate else "RdBu_r", vmin=0 if gate else -1, vmax=1, aspect="auto"
             )
-            ax.set_xticks(range(len(toks)), toks)
-            ax.set_yticks(range(r.units))
+            _ticks(ax, toks, r.units)
             if row == 0:
                 ax.set_title(k)
             if col == 0:
-                ax.set_ylabel(f"{r.sep.join(toks)!r}\nunit")
+                text = r.sep.join(toks)
+                shown = text if len(text) <= 24 else f"{text[:20]}… ({len(toks)} tokens)"
+                ax.set_ylabel(f"{shown!r}\nunit")
     fig.suptitle(f"{r.cell} layer {r.layer}: gates and states over time")
     fig.tight_layout()
     write_with(path, lambda p: fig.savefig(p, format="png", dpi=110))
     plt.close(fig)
+
+
+def _ticks(ax: Any, toks: list[str], units: int) -> None:
+    """A tick per token and per unit, or for long sequences (a 1,000-step gap) the first token
+    and step numbers, and every 8th unit: thousands of labels take minutes and say nothing."""
+    if len(toks) <= 40:
+        ax.set_xticks(range(len(toks)), toks)
+    else:
+        every = max(1, len(toks) // 4)
+        steps = list(range(every, len(toks), every))
+        ax.set_xticks([0, *steps], [toks[0], *map(str, steps)], fontsize=7)
+    ax.set_yticks(range(units) if units <= 16 else range(0, units, 8))
 
 
 def history_png(history: list[dict[str, float]], path: Path) -> None:

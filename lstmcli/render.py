@@ -440,7 +440,10 @@ def runs_table(found: list[Any], root: Any) -> RenderableType:
     t.add_column("status")
     for k in RUN_KEYS:
         t.add_column(k.split(".")[-1], justify="right")
-    names = sorted({m for r in found for m in r.metrics})
+    # A classifier's per-label numbers (val_f1_pos, …) stay in --json and metrics.json; its
+    # macro F1 stands for them here.
+    per_label = ("precision_", "recall_", "f1_", "val_precision_", "val_recall_", "val_f1_")
+    names = sorted({m for r in found for m in r.metrics if not m.startswith(per_label)})
     for m in names:
         t.add_column(m, justify="right")
     for r in found:
@@ -565,3 +568,73 @@ def print_errors(message: str, limit: int | None) -> None:
     if len(shown) < len(lines):
         more = len(lines) - len(shown)
         con.print(f"… and {more} more error{'s' if more > 1 else ''}", highlight=False, soft_wrap=True)
+
+
+# ---------------------------------------------------------------- task: classify
+
+
+def label_json(r: Any) -> dict[str, Any]:
+    """`predict --json` on a classifier: results[{input, tokens, label, labels[{label, probability}]}]."""
+    return {
+        "run_dir": r.run_dir,
+        "engine": r.engine,
+        "results": [
+            {
+                "input": item.text,
+                "tokens": item.tokens,
+                "label": item.labels[0][0],
+                "labels": [{"label": name, "probability": p} for name, p in item.labels],
+            }
+            for item in r.items
+        ],
+    }
+
+
+def label_tables(r: Any, precision: int) -> list[RenderableType]:
+    from rich.table import Table
+
+    items: list[RenderableType] = []
+    for item in r.items:
+        t = Table(title=f"label of {_one_line(item.text, 60)!r}", title_justify="left")
+        t.add_column("rank", justify="right")
+        t.add_column("label")
+        t.add_column("probability", justify="right")
+        t.add_column("")
+        for rank, (name, p) in enumerate(item.labels, 1):
+            t.add_row(str(rank), name, _fmt(p, precision), "█" * int(round(p * 20)))
+        items.append(t)
+    return items
+
+
+def classify_json(rep: dict[str, Any]) -> dict[str, Any]:
+    """`train --json`'s `classification` key: per-label metrics and the confusion matrix."""
+    return {
+        "split": rep["split"],
+        "examples": rep["examples"],
+        "accuracy": rep["accuracy"],
+        "macro_f1": rep["macro_f1"],
+        "per_label": rep["per_label"],
+        "confusion": {"labels": rep["labels"], "matrix": rep["matrix"]},
+    }
+
+
+def classify_tables(rep: dict[str, Any]) -> list[RenderableType]:
+    """Per-label precision / recall / F1, and the confusion matrix (rows: true, columns: predicted)."""
+    from rich.table import Table
+
+    t = Table(title=f"per label ({rep['split']} split, {rep['examples']} examples)", title_justify="left")
+    for name, justify in (("label", "left"), ("precision", "right"), ("recall", "right"), ("f1", "right")):
+        t.add_column(name, justify=justify)  # type: ignore[arg-type]
+    t.add_column("support", justify="right")
+    for p in rep["per_label"]:
+        t.add_row(
+            p["label"], f"{p['precision']:.4f}", f"{p['recall']:.4f}", f"{p['f1']:.4f}", str(p["support"])
+        )
+    t.add_row("[dim]macro[/]", "", "", f"{rep['macro_f1']:.4f}", str(rep["examples"]))
+    c = Table(title="confusion (rows: true label, columns: predicted)", title_justify="left")
+    c.add_column("true \\ predicted")
+    for name in rep["labels"]:
+        c.add_column(name, justify="right")
+    for i, (name, row) in enumerate(zip(rep["labels"], rep["matrix"], strict=True)):
+        c.add_row(name, *(f"[bold]{v}[/]" if i == j else str(v) for j, v in enumerate(row)))
+    return [t, c]
