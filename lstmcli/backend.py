@@ -91,7 +91,9 @@ def build_model(cfg: Config) -> Any:
     """
     k = keras()
     v = len(cfg.vocab)
-    layer_cls = {"lstm": k.layers.LSTM, "gru": k.layers.GRU, "simple_rnn": k.layers.SimpleRNN}[cfg.model.cell]
+    from lstmcli.cell import CELLS
+
+    layer_cls = getattr(k.layers, CELLS[cfg.model.cell].keras_class)
     classify = cfg.task == "classify"
     layers: list[Any] = [k.Input(shape=(None, v), name="one_hot")]
     if classify:

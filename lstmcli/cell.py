@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -260,6 +260,111 @@ def simple_rnn_trace(
     return hs
 
 
+# ---------------------------------------------------------------- the cell registry
+
+
+@dataclass(frozen=True)
+class CellType:
+    """Everything lstmcli needs to know about one recurrent cell, in one place: adding a cell is
+    its equations above plus one `register(CellType(...))` below (ARCHITECTURE.md)."""
+
+    name: str  # the config value of model.cell
+    keras_class: str  # the stock Keras layer (keras.layers.<keras_class>), also in model.keras
+    h5_name: str  # Keras's snake-cased class name: the layer's group in model.weights.h5
+    blocks: int  # gate blocks along the last axis of kernel and recurrent_kernel
+    bias_rows: int  # 1, or 2 (GRU's reset_after keeps an input and a recurrent bias)
+    weights: type[Any]  # the weights dataclass (kernel, recurrent_kernel, bias)
+    run: Callable[..., Any]  # (x, weights, mask=None) -> a trace with .h and every gate
+    steps: tuple[tuple[str, str], ...]  # (shown name, trace attribute) per timestep, for inspect
+    has_cell_state: bool  # LSTM's c; other cells report c as null
+    equations: str  # the legend inspect --gates prints
+    # The Keras layer settings these equations assume: key -> (required value, Keras's default).
+    # The .keras reader refuses a file whose layer says otherwise.
+    keras_config: dict[str, tuple[Any, Any]]
+
+    def bias_shape(self, units: int) -> tuple[int, ...]:
+        n = self.blocks * units
+        return (n,) if self.bias_rows == 1 else (self.bias_rows, n)
+
+
+CELLS: dict[str, CellType] = {}
+
+
+def register(cell: CellType) -> None:
+    """Make a cell known to the config schema, the model builder, the .keras reader and inspect."""
+    CELLS[cell.name] = cell
+
+
+def _simple_rnn_run(
+    x: npt.ArrayLike, w: SimpleRNNWeights, mask: npt.ArrayLike | None = None
+) -> SimpleRNNTrace:
+    return SimpleRNNTrace(h=simple_rnn_trace(x, w, mask=mask))
+
+
+register(
+    CellType(
+        name="lstm",
+        keras_class="LSTM",
+        h5_name="lstm",
+        blocks=4,
+        bias_rows=1,
+        weights=LSTMWeights,
+        run=lambda x, w, mask=None: lstm_trace(x, w, mask=mask),
+        steps=(("i", "i"), ("f", "f"), ("g", "g"), ("o", "o"), ("c", "c"), ("h", "h")),
+        has_cell_state=True,
+        keras_config={"activation": ("tanh", "tanh"), "recurrent_activation": ("sigmoid", "sigmoid")},
+        equations="f_t = σ(W_xf x_t + W_hf h_t-1 + b_f), i_t = σ(…), g_t = tanh(…), o_t = σ(…); "
+        "c_t = f_t ⊙ c_t-1 + i_t ⊙ g_t; h_t = o_t ⊙ tanh(c_t)",
+    )
+)
+register(
+    CellType(
+        name="gru",
+        keras_class="GRU",
+        h5_name="gru",
+        blocks=3,
+        bias_rows=2,
+        weights=GRUWeights,
+        run=lambda x, w, mask=None: gru_trace(x, w, mask=mask),
+        steps=(("z", "z"), ("r", "r"), ("g", "hh"), ("h", "h")),
+        has_cell_state=False,
+        keras_config={
+            "activation": ("tanh", "tanh"),
+            "recurrent_activation": ("sigmoid", "sigmoid"),
+            "reset_after": (True, True),
+        },
+        equations="z_t = σ(…), r_t = σ(…), g_t = tanh(W x_t + r_t ⊙ (U h_t-1 + b)); "
+        "h_t = z_t ⊙ h_t-1 + (1 - z_t) ⊙ g_t",
+    )
+)
+register(
+    CellType(
+        name="simple_rnn",
+        keras_class="SimpleRNN",
+        h5_name="simple_rnn",
+        blocks=1,
+        bias_rows=1,
+        weights=SimpleRNNWeights,
+        run=_simple_rnn_run,
+        steps=(("h", "h"),),
+        has_cell_state=False,
+        keras_config={"activation": ("tanh", "tanh")},
+        equations="h_t = tanh(W x_t + U h_t-1 + b)",
+    )
+)
+
+
+def cell_of(weights: Any) -> CellType:
+    """The registered cell whose weights dataclass `weights` is."""
+    for cell in CELLS.values():
+        if isinstance(weights, cell.weights):
+            return cell
+    known = ", ".join(c.weights.__name__ for c in CELLS.values())
+    raise TypeError(
+        f"expected the weights of a registered cell ({known}). Received: {type(weights).__name__}"
+    )
+
+
 def dense_softmax(h: npt.ArrayLike, kernel: npt.ArrayLike, bias: npt.ArrayLike) -> F32:
     """Probabilities softmax(h W + b) over the last axis, for h of any leading shape."""
     return softmax(_f32(h) @ _f32(kernel) + _f32(bias))
@@ -285,18 +390,11 @@ def forward(
     traces: list[Trace] = []
     seq = _f32(x)
     for n, w in enumerate(recurrent):
-        trace: Trace
-        if isinstance(w, LSTMWeights):
-            trace = lstm_trace(seq, w, mask=mask)
-        elif isinstance(w, GRUWeights):
-            trace = gru_trace(seq, w, mask=mask)
-        elif isinstance(w, SimpleRNNWeights):
-            trace = SimpleRNNTrace(h=simple_rnn_trace(seq, w, mask=mask))
-        else:
-            raise TypeError(
-                f"forward: layer {n} must be LSTMWeights, GRUWeights or SimpleRNNWeights. "
-                f"Received: {type(w).__name__}"
-            )
+        try:
+            cell = cell_of(w)
+        except TypeError as e:
+            raise TypeError(f"forward: layer {n}: {e}") from None
+        trace: Trace = cell.run(seq, w, mask=mask)
         traces.append(trace)
         seq = trace.h
     if isinstance(dense, LSTMWeights | GRUWeights | SimpleRNNWeights):

@@ -407,7 +407,7 @@ def inspect(
     if result.verify is not None and not result.verify["ok"]:
         raise _E(
             f"verify: NumPy and Keras differ by {result.verify['max_abs_diff']:.3e}, "
-            f"above the tolerance {result.verify['tolerance']:.0e}"
+            f"above the tolerance {result.verify['tolerance']:.0e} (absolute, or relative to the value)"
         )
 
 

@@ -62,11 +62,20 @@ ForgetBias = Annotated[
 ]
 
 
+def _cells() -> dict[str, Any]:
+    """The registered recurrent cells (lstmcli.cell.CELLS), read when a config is checked."""
+    from lstmcli.cell import CELLS
+
+    return CELLS
+
+
 class ModelConfig(_Strict):
     """The recurrent network."""
 
-    cell: Literal["lstm", "gru", "simple_rnn"] = Field(
-        "lstm", description="Recurrent cell: lstm, gru or simple_rnn."
+    cell: str = Field(
+        "lstm",
+        description="Recurrent cell: lstm, gru or simple_rnn (the cells lstmcli.cell registers).",
+        json_schema_extra=lambda schema: schema.update(enum=list(_cells())),
     )
     units: int = Field(32, ge=1, le=4096, description="Units (hidden size) of each recurrent layer.")
     num_layers: int = Field(1, ge=1, le=16, description="Stacked recurrent layers.")
@@ -83,6 +92,15 @@ class ModelConfig(_Strict):
         "unit, b_i = -b_f, L = sequence_length), or {chrono: L} for an explicit longest lag. "
         "Set as weights after building, by seed: the saved model stays stock Keras.",
     )
+
+    @field_validator("cell", mode="before")
+    @classmethod
+    def _registered_cell(cls, v: Any) -> Any:
+        names = list(_cells())
+        if not isinstance(v, str) or v not in names:
+            shown = " or ".join([", ".join(repr(n) for n in names[:-1]), repr(names[-1])])
+            raise ValueError(f"expected {shown}, got {kind_of(v)}")
+        return v
 
     @model_validator(mode="after")
     def _forget_bias_is_lstm(self) -> ModelConfig:

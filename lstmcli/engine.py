@@ -183,20 +183,13 @@ def layer_traces(cell: str, weights: list[list[np.ndarray]], vocab: Any, seqs: l
     """
     from lstmcli import cell as cellmod
 
-    make: tuple[Any, Any] = {
-        "lstm": (cellmod.LSTMWeights, cellmod.lstm_trace),
-        "gru": (cellmod.GRUWeights, cellmod.gru_trace),
-        "simple_rnn": (
-            cellmod.SimpleRNNWeights,
-            lambda x, w: cellmod.SimpleRNNTrace(h=cellmod.simple_rnn_trace(x, w)),
-        ),
-    }[cell]
+    spec = cellmod.CELLS[cell]
     out: list[Any] = [None] * len(seqs)
     for group in _groups(seqs):
         x = vocab.one_hot(np.stack([seqs[i] for i in group]))
         trace = None
         for kernel, recurrent, bias in weights:
-            trace = make[1](x, make[0](kernel, recurrent, bias))
+            trace = spec.run(x, spec.weights(kernel, recurrent, bias))
             x = trace.h
         for j, i in enumerate(group):
             out[i] = _slice_trace(trace, j)

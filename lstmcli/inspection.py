@@ -84,15 +84,17 @@ TOLERANCE = 1e-5
 
 def gate_steps(cell: str, vocab: tuple[str, ...], seqs: list[np.ndarray], traces: list[Any]) -> list[Any]:
     """Per sequence, per timestep: the token and every gate and state, as lists per unit."""
-    names = {"lstm": ("i", "f", "g", "o", "c", "h"), "gru": ("z", "r", "hh", "h"), "simple_rnn": ("h",)}[cell]
+    from lstmcli.cell import CELLS
+
+    spec = CELLS[cell]
     out = []
     for ids, tr in zip(seqs, traces, strict=True):
         steps = []
         for t, tok in enumerate(ids):
             step: dict[str, Any] = {"token": vocab[int(tok)]}
-            for n in names:
-                step["g" if n == "hh" else n] = [float(v) for v in getattr(tr, n)[t]]
-            if cell != "lstm":
+            for shown, attr in spec.steps:
+                step[shown] = [float(v) for v in getattr(tr, attr)[t]]
+            if not spec.has_cell_state:
                 step["c"] = None
             steps.append(step)
         out.append(steps)
@@ -134,7 +136,7 @@ def inspect(
         keras_eng = eng if eng.name == "keras" else make_engine(t, "keras")
         reference = keras_eng.layer_states(layer, seqs, cfg.model.return_sequences)
         mine = states_from_traces(traces, cfg.model.return_sequences)
-        diff = 0.0
+        diff = excess = 0.0
         for a_list, b_list in (
             (mine.outputs, reference.outputs),
             (mine.hidden, reference.hidden),
@@ -143,11 +145,17 @@ def inspect(
             if a_list is None or b_list is None:
                 continue
             for a, b in zip(a_list, b_list, strict=True):
-                diff = max(diff, float(np.max(np.abs(a.astype(np.float64) - b))))
+                gap = np.abs(a.astype(np.float64) - b)
+                diff = max(diff, float(np.max(gap, initial=0.0)))
+                # Within 1e-5 absolute, or 1e-5 of the value's size: a float32 cell state of 210
+                # has a spacing of 1.5e-5, finer than no engine can agree (numpy.allclose's rule).
+                bound = TOLERANCE + TOLERANCE * np.abs(b)
+                excess = max(excess, float(np.max(gap / bound, initial=0.0)))
         checked = {
             "max_abs_diff": diff,
+            "max_scaled_diff": excess,  # the largest |a - b| / (1e-5 + 1e-5 |b|); ok when <= 1
             "tolerance": TOLERANCE,
-            "ok": diff <= TOLERANCE,
+            "ok": excess <= 1.0,
             "compared": "NumPy equations (cell.py) vs Keras layer: outputs, hidden and cell state",
         }
     return InspectResult(

@@ -8,15 +8,15 @@ import os
 import zipfile
 import zlib
 from dataclasses import dataclass
-from typing import Any, Literal, NoReturn, TypeGuard
+from typing import Any, NoReturn, TypeGuard
 
 import h5py
 import numpy as np
 
-from lstmcli.cell import F32, GRUWeights, LSTMWeights, RecurrentWeights, SimpleRNNWeights
+from lstmcli.cell import CELLS, F32, RecurrentWeights
 from lstmcli.errors import RunDirError
 
-Kind = Literal["lstm", "gru", "simple_rnn"]
+Kind = str  # a registered cell's name (lstmcli.cell.CELLS)
 
 _CONFIG = "config.json"
 _METADATA = "metadata.json"
@@ -26,15 +26,12 @@ _WEIGHTS = "model.weights.h5"
 _MAX_JSON_BYTES = 16 * 1024 * 1024
 _MAX_WEIGHTS_BYTES = 2 * 1024 * 1024 * 1024
 
-_KIND: dict[str, Kind] = {"LSTM": "lstm", "GRU": "gru", "SimpleRNN": "simple_rnn"}
-_GATES: dict[Kind, int] = {"lstm": 4, "gru": 3, "simple_rnn": 1}
+_KIND: dict[str, Kind] = {c.keras_class: c.name for c in CELLS.values()}
 # Keras stores each layer's weights under its snake-cased *class* name, numbered per class in
 # model order (lstm, lstm_1, …), never under the layer's own name
 # (keras/src/saving/saving_lib.py, _save_container_state).
 _H5_NAME = {
-    "LSTM": "lstm",
-    "GRU": "gru",
-    "SimpleRNN": "simple_rnn",
+    **{c.keras_class: c.h5_name for c in CELLS.values()},
     "Dropout": "dropout",
     "Dense": "dense",
     "Masking": "masking",
@@ -247,7 +244,7 @@ def _parse_config(config: dict[str, Any], label: str) -> _Plan:
 
     recurrent = [p for p in plans if p.class_name in _KIND]
     if not recurrent:
-        _fail(label, "the model has no LSTM, GRU or SimpleRNN layer")
+        _fail(label, f"the model has no recurrent layer ({', '.join(_KIND)})")
     if not plans or plans[-1].class_name != "Dense":
         _fail(label, "the model does not end in a softmax Dense layer")
     if sum(p.class_name == "Dense" for p in plans) != 1:
@@ -334,9 +331,9 @@ def _check_recurrent(cls: str, cfg: dict[str, Any], name: str, label: str) -> in
     units = cfg.get("units")
     if not _is_count(units):
         _fail(label, f"layer {name!r} should have a positive integer units. Received: {units!r}")
-    _expect(cfg, "activation", "tanh", "tanh", name, label)
-    if cls != "SimpleRNN":
-        _expect(cfg, "recurrent_activation", "sigmoid", "sigmoid", name, label)
+    cell = CELLS[_KIND[cls]]
+    for key, (expected, default) in cell.keras_config.items():
+        _expect(cfg, key, expected, default, name, label)
     _expect(cfg, "use_bias", True, True, name, label)
     if not isinstance(cfg.get("return_sequences", False), bool):
         _fail(
@@ -345,8 +342,6 @@ def _check_recurrent(cls: str, cfg: dict[str, Any], name: str, label: str) -> in
     _expect(cfg, "return_state", False, False, name, label)
     _expect(cfg, "go_backwards", False, False, name, label)
     _expect(cfg, "stateful", False, False, name, label)
-    if cls == "GRU":
-        _expect(cfg, "reset_after", True, True, name, label)
     # dropout / recurrent_dropout only act while training, so any rate is fine here.
     return int(units)
 
@@ -407,21 +402,15 @@ def _build_spec(plan: _Plan, h5: h5py.File, keras_version: str, label: str) -> M
             dense = DenseSpec(name=p.name, kernel=kernel, bias=bias, activation="softmax")
             continue
         kind = _KIND[p.class_name]
-        g, u = _GATES[kind], p.units
-        bias_shape = (2, g * u) if kind == "gru" else (g * u,)
+        cell = CELLS[kind]
+        g, u = cell.blocks, p.units
         kernel, rec, bias = _read_vars(
-            h5, f"{p.h5_path}/cell/vars", [(prev_units, g * u), (u, g * u), bias_shape], p, label
+            h5, f"{p.h5_path}/cell/vars", [(prev_units, g * u), (u, g * u), cell.bias_shape(u)], p, label
         )
         if input_dim is None:
             # Without an InputLayer entry the first kernel is the only record of the vocabulary.
             input_dim = int(kernel.shape[0])
-        weights: RecurrentWeights
-        if kind == "lstm":
-            weights = LSTMWeights(kernel=kernel, recurrent_kernel=rec, bias=bias)
-        elif kind == "gru":
-            weights = GRUWeights(kernel=kernel, recurrent_kernel=rec, bias=bias)
-        else:
-            weights = SimpleRNNWeights(kernel=kernel, recurrent_kernel=rec, bias=bias)
+        weights: RecurrentWeights = cell.weights(kernel=kernel, recurrent_kernel=rec, bias=bias)
         recurrent.append(
             RecurrentSpec(
                 kind=kind, name=p.name, units=u, return_sequences=p.return_sequences, weights=weights

@@ -343,15 +343,12 @@ def gate_tables(
     if not r.steps:
         return items
     keys = [k for k in r.steps[0][0] if k != "token" and r.steps[0][0][k] is not None]
-    legend = {
-        "lstm": "f_t = σ(W_xf x_t + W_hf h_t-1 + b_f), i_t = σ(…), g_t = tanh(…), o_t = σ(…); "
-        "c_t = f_t ⊙ c_t-1 + i_t ⊙ g_t; h_t = o_t ⊙ tanh(c_t)",
-        "gru": "z_t = σ(…), r_t = σ(…), g_t = tanh(W x_t + r_t ⊙ (U h_t-1 + b)); "
-        "h_t = z_t ⊙ h_t-1 + (1 - z_t) ⊙ g_t",
-        "simple_rnn": "h_t = tanh(W x_t + U h_t-1 + b)",
-    }[r.cell]
+    from lstmcli.cell import CELLS
+
+    spec = CELLS[r.cell]
+    legend = spec.equations
     items.append(f"[bold]gates and states per timestep[/] ({r.cell}, layer {r.layer}): {legend}")
-    if r.cell != "lstm":
+    if not spec.has_cell_state:
         items.append(f"{r.cell} has no cell state: c is null")
     shown = unit_range(r.units, units, width, len(keys) * (precision + 5), 14)
     note = _units_note(shown, r.units)
@@ -397,7 +394,7 @@ def verify_line(v: dict[str, Any]) -> str:
     status = "[green]ok[/]" if v["ok"] else "[red]ABOVE TOLERANCE[/]"
     return (
         f"verify: largest difference NumPy vs Keras {v['max_abs_diff']:.3e} "
-        f"(tolerance {v['tolerance']:.0e}): {status}"
+        f"(tolerance {v['tolerance']:.0e} absolute or relative): {status}"
     )
 
 

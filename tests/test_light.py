@@ -64,7 +64,21 @@ def test_every_command_help_has_an_example(runner) -> None:
         assert "Example" in result.stdout, cmd
 
 
-def test_shell_completion_script(runner) -> None:
-    result = invoke(runner, "--show-completion", "bash")
-    assert result.exit_code == 0, (result.output, result.exception)
-    assert "_lstmcli_completion" in result.stdout
+def test_shell_completion_script() -> None:
+    # As a user runs it: from bash, whose process Typer detects as the shell to complete for
+    # (in-process, detection depends on whatever started pytest).
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    exe = shutil.which("lstmcli", path=str(Path(sys.executable).parent)) or "lstmcli"
+    done = subprocess.run(
+        # Two commands, so bash stays the parent instead of exec'ing lstmcli.
+        ["bash", "-c", f"'{exe}' --show-completion; exit $?"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "_lstmcli_completion" in done.stdout and "complete " in done.stdout
