@@ -321,7 +321,7 @@ def train(
 
 def _other_worker(cfg: Any) -> bool:
     """A multi-worker run's workers other than the chief never write the run directory."""
-    from lstmcli.backend import is_chief
+    from lstmcli.distribute import is_chief
 
     return bool(cfg.train.distribute == "multi_worker" and not is_chief())
 

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from lstmcli import __version__, backend, runs
+from lstmcli import __version__, backend, distribute, runs
 from lstmcli.config import Config, dump_yaml
 from lstmcli.data import Windows, load_windows
 from lstmcli.errors import Interrupted, LstmcliError, UsageError
@@ -57,8 +57,8 @@ def prepare(cfg: Config) -> Prepared:
     cfg, windows = load_windows(cfg)
     strategy = None
     if cfg.train.distribute != "none":
-        backend.configure_devices(cfg)  # before any TensorFlow op
-        strategy = backend.make_strategy(cfg)
+        distribute.configure_devices(cfg)  # before any TensorFlow op
+        strategy = distribute.make_strategy(cfg)
     return Prepared(cfg, windows, strategy)
 
 
@@ -179,7 +179,7 @@ def resume_config(run_dir: Path, sets: list[str]) -> Config:
                 f"change neither the model nor the data), got {key}"
             )
     cfg = config_mod.load(run_dir / runs.CONFIG, sets)
-    if cfg.train.distribute != "multi_worker" or backend.is_chief():
+    if cfg.train.distribute != "multi_worker" or distribute.is_chief():
         runs.write_text(run_dir / runs.CONFIG, dump_yaml(cfg))
     return cfg
 
@@ -388,7 +388,7 @@ def train(
     hear = [*([progress] if progress is not None else []), *listeners]
     t0 = time.perf_counter()
     cfg = prep.cfg
-    chief = backend.is_chief() if cfg.train.distribute == "multi_worker" else True
+    chief = distribute.is_chief() if cfg.train.distribute == "multi_worker" else True
     if chief:  # the other workers of a multi-worker run only read the chief's run directory
         runs.claim(run_dir)  # one owner per run directory (a no-op when create_run_dir took it)
     state = State.read(run_dir)
@@ -399,7 +399,7 @@ def train(
         )
     if state.finished:  # extending a finished run (--set train.epochs=N)
         state.finished = False
-        if cfg.train.early_stopping.patience and state.best_epoch is not None and backend.is_chief():
+        if cfg.train.early_stopping.patience and state.best_epoch is not None and distribute.is_chief():
             # model.keras is the best model so far: keep it as such while training goes on.
             shutil.copyfile(run_dir / runs.MODEL, run_dir / BEST)
     backend.keras()
@@ -531,7 +531,7 @@ def train(
 @contextlib.contextmanager
 def _lost_workers(cfg: Config, run_dir: Path, state: State) -> Iterator[None]:
     """A multi-worker run whose collective operation fails (another worker died or cannot be
-    reached within backend.COLLECTIVE_TIMEOUT) ends with one clear error, not a hang or a trace."""
+    reached within distribute.COLLECTIVE_TIMEOUT) ends with one clear error, not a hang or a trace."""
     if cfg.train.distribute != "multi_worker":
         yield
         return
