@@ -1,0 +1,265 @@
+"""Fast LSTM training kernel: the stock Keras model's forward pass from token ids, with its own weights.
+
+`make_forward(model)` returns a function computing the probabilities of the model lstmcli builds
+(`backend.build_model`: one-hot → recurrent layers (+ Dropout) → Dense softmax) from int32 token ids.
+Each LSTM layer runs a hand-written kernel instead of `keras.layers.LSTM`:
+
+- the input projection is hoisted out of the recurrence: for the first layer one-hot @ kernel is a
+  row gather of the kernel, for the layers above one matmul over the whole sequence;
+- the recurrence is unrolled in the graph (T known at trace time), one h @ R matmul a step, the
+  gate math on whole (B, 4U) tensors;
+- backpropagation through time is written by hand (`tf.custom_gradient`): one dh @ Rᵀ matmul a
+  step, the rest vectorised over all steps, dR as one matmul over the sequence.
+
+The variables are the layers' own (`kernel`, `recurrent_kernel`, `bias` in Keras's i, f, g, o
+column order), so `tape.gradient(loss, model.trainable_variables)` returns gradients in the stock
+layout and the saved model stays a stock Keras model. GRU and SimpleRNN layers, and LSTM layers
+configured in any way `build_model` does not (other activations, inner dropout, masking…), run
+their stock layer inside the same function.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+# The recurrence is unrolled when T is known at trace time and at most this long; longer or
+# unknown T runs a tf.while_loop (same mathematics, more per-step overhead).
+MAX_UNROLL = 512
+
+Forward = Callable[..., Any]
+
+
+def make_forward(model: Any, *, chains: int = 1) -> Forward:
+    """`forward(ids, training)`: the probabilities `model(one_hot(ids), training=training)`, fast.
+
+    `ids`: int32 token ids of shape (B, T), any B ≥ 1 and T ≥ 1; T should be static (known when
+    the function is traced) for the unrolled kernel, else a tf.while_loop runs. `chains` splits
+    the batch into that many independent recurrences (B must then be a multiple of it or the last
+    chain is shorter). Works eagerly, inside `tf.function` (with or without `jit_compile`), and
+    per replica under a tf.distribute strategy; deterministic run to run.
+    """
+    import tensorflow as tf
+
+    vocab = int(model.inputs[0].shape[-1])
+    layers = list(model.layers)
+
+    def forward(ids: Any, training: bool = False) -> Any:
+        ids = tf.convert_to_tensor(ids)
+        ids = tf.cast(ids, tf.int32)
+        h: Any = None  # batch-major (B, T, features) between layers
+        for layer in layers:
+            if _fast_lstm(layer):
+                cell = layer.cell
+                kernel = tf.convert_to_tensor(cell.kernel)
+                if h is None:
+                    xw = gather_rows(kernel, tf.transpose(ids))  # (T, B, 4U)
+                else:
+                    xw = _project(tf.transpose(h, [1, 0, 2]), kernel)
+                seq = lstm_sequence(
+                    xw,
+                    tf.convert_to_tensor(cell.recurrent_kernel),
+                    tf.convert_to_tensor(cell.bias),
+                    chains=chains,
+                )
+                h = tf.transpose(seq, [1, 0, 2])
+            else:
+                if h is None:
+                    h = tf.one_hot(ids, vocab, dtype=tf.float32)
+                h = layer(h, training=training)
+        return h
+
+    return forward
+
+
+def _fast_lstm(layer: Any) -> bool:
+    """An LSTM layer with exactly the mathematics the kernel computes."""
+    import keras
+
+    if not isinstance(layer, keras.layers.LSTM):
+        return False
+    cell = layer.cell
+    return bool(
+        layer.return_sequences
+        and not layer.go_backwards
+        and not layer.stateful
+        and not layer.return_state
+        and cell.use_bias
+        and cell.dropout == 0
+        and cell.recurrent_dropout == 0
+        and cell.activation is keras.activations.tanh
+        and cell.recurrent_activation is keras.activations.sigmoid
+        and cell.compute_dtype == "float32"
+    )
+
+
+def _project(x_tm: Any, kernel: Any) -> Any:
+    """(T, B, D) @ (D, 4U) as one matmul over the whole sequence."""
+    import tensorflow as tf
+
+    s = tf.shape(x_tm)
+    flat = tf.matmul(tf.reshape(x_tm, [-1, s[2]]), kernel)
+    return tf.reshape(flat, [s[0], s[1], tf.shape(kernel)[1]])
+
+
+def gather_rows(kernel: Any, ids_tm: Any) -> Any:
+    """one_hot(ids) @ kernel as a row gather, with a dense (deterministic) gradient for the kernel."""
+    import tensorflow as tf
+
+    @tf.custom_gradient
+    def gather(kernel: Any) -> Any:
+        def grad(dy: Any) -> Any:
+            flat = tf.reshape(dy, [-1, tf.shape(kernel)[1]])
+            return tf.math.unsorted_segment_sum(flat, tf.reshape(ids_tm, [-1]), tf.shape(kernel)[0])
+
+        return tf.gather(kernel, ids_tm), grad
+
+    return gather(kernel)
+
+
+def lstm_sequence(xw: Any, recurrent: Any, bias: Any, *, chains: int = 1) -> Any:
+    """H (T, B, U) of an LSTM from xw = x @ kernel (T, B, 4U), zero initial state, Keras's mathematics.
+
+    z_t = (xw_t + h_{t-1} @ R) + b, gates i, f, g, o; c_t = f c_{t-1} + i g; h_t = o tanh(c_t).
+    """
+    import tensorflow as tf
+
+    @tf.custom_gradient
+    def seq(xw: Any, recurrent: Any, bias: Any) -> Any:
+        parts = _split(xw, chains)
+        saved = [_forward(p, recurrent, bias) for p in parts]
+
+        def grad(dh: Any) -> Any:
+            douts = _split(dh, chains)
+            outs = [_backward(d, s, recurrent) for d, s in zip(douts, saved, strict=True)]
+            dxw = outs[0][0] if len(outs) == 1 else tf.concat([o[0] for o in outs], axis=1)
+            drec = tf.add_n([o[1] for o in outs])
+            dbias = tf.add_n([o[2] for o in outs])
+            return dxw, drec, dbias
+
+        hs = [s["h"] for s in saved]
+        return (hs[0] if len(hs) == 1 else tf.concat(hs, axis=1)), grad
+
+    return seq(xw, recurrent, bias)
+
+
+def _split(x: Any, chains: int) -> list[Any]:
+    import tensorflow as tf
+
+    if chains == 1:
+        return [x]
+    b = tf.shape(x)[1]
+    size = -(-b // chains)  # ceil: the last chain takes the rest
+    sizes = [tf.minimum(size, tf.maximum(b - k * size, 0)) for k in range(chains)]
+    return tf.split(x, tf.stack(sizes), axis=1, num=chains)
+
+
+def _forward(xw: Any, recurrent: Any, bias: Any) -> dict[str, Any]:
+    """The forward recurrence of one chain; keeps what the backward pass needs, stacked over T."""
+    import tensorflow as tf
+
+    steps = xw.shape[0]
+    units = recurrent.shape[0]
+    if steps is None or steps > MAX_UNROLL:
+        return _forward_loop(xw, recurrent, bias)
+    xs = tf.unstack(xw, num=steps)
+    h: Any = None
+    c: Any = None
+    hs, cs, acts, tcs = [], [], [], []
+    for t in range(steps):
+        z = xs[t] if h is None else xs[t] + tf.matmul(h, recurrent)
+        z = z + bias
+        a, tc, c = _gates(z, c, units)
+        h = a[:, 3 * units :] * tc
+        hs.append(h)
+        cs.append(c)
+        acts.append(a)
+        tcs.append(tc)
+    return {"h": tf.stack(hs), "c": tf.stack(cs), "a": tf.stack(acts), "tc": tf.stack(tcs)}
+
+
+def _gates(z: Any, c: Any, units: int) -> tuple[Any, Any, Any]:
+    """Activated gates [i, f, g, o] (B, 4U), tanh(c) and the new c."""
+    import tensorflow as tf
+
+    zi_f, zg, zo = z[:, : 2 * units], z[:, 2 * units : 3 * units], z[:, 3 * units :]
+    i_f = tf.sigmoid(zi_f)
+    g = tf.tanh(zg)
+    o = tf.sigmoid(zo)
+    i, f = i_f[:, :units], i_f[:, units:]
+    c = i * g if c is None else f * c + i * g
+    tc = tf.tanh(c)
+    return tf.concat([i_f, g, o], axis=1), tc, c
+
+
+def _forward_loop(xw: Any, recurrent: Any, bias: Any) -> dict[str, Any]:
+    import tensorflow as tf
+
+    units = recurrent.shape[0]
+    steps = tf.shape(xw)[0]
+    batch = tf.shape(xw)[1]
+    zero = tf.zeros([batch, units], xw.dtype)
+    arrays = [tf.TensorArray(xw.dtype, size=steps) for _ in range(4)]
+
+    def body(t: Any, h: Any, c: Any, hs: Any, cs: Any, acts: Any, tcs: Any) -> Any:
+        z = (xw[t] + tf.matmul(h, recurrent)) + bias
+        a, tc, c = _gates(z, c, units)
+        h = a[:, 3 * units :] * tc
+        return t + 1, h, c, hs.write(t, h), cs.write(t, c), acts.write(t, a), tcs.write(t, tc)
+
+    _, _, _, hs, cs, acts, tcs = tf.while_loop(
+        lambda t, *_: t < steps, body, [tf.constant(0), zero, zero, *arrays]
+    )
+    return {"h": hs.stack(), "c": cs.stack(), "a": acts.stack(), "tc": tcs.stack()}
+
+
+def _backward(dh_out: Any, saved: dict[str, Any], recurrent: Any) -> tuple[Any, Any, Any]:
+    """Backpropagation through time for one chain: d xw (T, B, 4U), d R, d b."""
+    import tensorflow as tf
+
+    units = recurrent.shape[0]
+    h, c, a, tc = saved["h"], saved["c"], saved["a"], saved["tc"]
+    i, f, g, o = (a[..., k * units : (k + 1) * units] for k in range(4))
+    c_prev = tf.concat([tf.zeros_like(c[:1]), c[:-1]], axis=0)
+    # Everything that does not depend on the recurrence, vectorised over all steps:
+    # dc += dh · o (1 - tanh²c); dz = [dc g i(1-i), dc c_prev f(1-f), dc i (1-g²), dh tanh(c) o(1-o)].
+    dc_dh = o * (1.0 - tc * tc)
+    local = tf.concat([g * i * (1.0 - i), c_prev * f * (1.0 - f), i * (1.0 - g * g), tc * o * (1.0 - o)], -1)
+    steps = dh_out.shape[0]
+    if steps is None or steps > MAX_UNROLL:
+        dz = _backward_loop(dh_out, dc_dh, local, f, recurrent)
+    else:
+        dhs, dcdhs, locals_, fs = (tf.unstack(x, num=steps) for x in (dh_out, dc_dh, local, f))
+        dzs: list[Any] = [None] * steps
+        dh_next: Any = None
+        dc_next: Any = None
+        for t in reversed(range(steps)):
+            dh = dhs[t] if dh_next is None else dhs[t] + dh_next
+            dc = dh * dcdhs[t] if dc_next is None else dh * dcdhs[t] + dc_next
+            dzs[t] = tf.concat([dc, dc, dc, dh], axis=1) * locals_[t]
+            if t > 0:
+                dc_next = dc * fs[t]
+                dh_next = tf.matmul(dzs[t], recurrent, transpose_b=True)
+        dz = tf.stack(dzs)
+    # dR = Σ_t h_{t-1}ᵀ dz_t as one matmul over the sequence (h_{-1} = 0 drops step 0).
+    drec = tf.matmul(tf.reshape(h[:-1], [-1, units]), tf.reshape(dz[1:], [-1, 4 * units]), transpose_a=True)
+    return dz, drec, tf.reduce_sum(dz, axis=[0, 1])
+
+
+def _backward_loop(dh_out: Any, dc_dh: Any, local: Any, f: Any, recurrent: Any) -> Any:
+    import tensorflow as tf
+
+    units = recurrent.shape[0]
+    steps = tf.shape(dh_out)[0]
+    batch = tf.shape(dh_out)[1]
+    zero = tf.zeros([batch, units], dh_out.dtype)
+    dzs = tf.TensorArray(dh_out.dtype, size=steps)
+
+    def body(t: Any, dh_next: Any, dc_next: Any, dzs: Any) -> Any:
+        dh = dh_out[t] + dh_next
+        dc = dh * dc_dh[t] + dc_next
+        dz = tf.concat([dc, dc, dc, dh], axis=1) * local[t]
+        return t - 1, tf.matmul(dz, recurrent, transpose_b=True), dc * f[t], dzs.write(t, dz)
+
+    _, _, _, dzs = tf.while_loop(lambda t, *_: t >= 0, body, [steps - 1, zero, zero, dzs])
+    return dzs.stack()
