@@ -30,7 +30,7 @@ MAX_UNROLL = 512
 Forward = Callable[..., Any]
 
 
-def make_forward(model: Any, *, chains: int = 1) -> Forward:
+def make_forward(model: Any, *, chains: int = 1, unroll: bool = True, xla: bool = False) -> Forward:
     """`forward(ids, training)`: the probabilities `model(one_hot(ids), training=training)`, fast.
 
     `ids`: int32 token ids of shape (B, T), any B ≥ 1 and T ≥ 1; T should be static (known when
@@ -43,6 +43,7 @@ def make_forward(model: Any, *, chains: int = 1) -> Forward:
 
     vocab = int(model.inputs[0].shape[-1])
     layers = list(model.layers)
+    recurrence = _recurrence(chains, unroll, xla)
 
     def forward(ids: Any, training: bool = False) -> Any:
         ids = tf.convert_to_tensor(ids)
@@ -52,16 +53,15 @@ def make_forward(model: Any, *, chains: int = 1) -> Forward:
             if _fast_lstm(layer):
                 cell = layer.cell
                 kernel = tf.convert_to_tensor(cell.kernel)
+                bias = tf.convert_to_tensor(cell.bias)
+                # The bias joins the input projection, outside the recurrence: (x W + b) + h R
+                # rounds differently from Keras's (x W + h R) + b by an ulp, nothing more.
                 if h is None:
-                    xw = gather_rows(kernel, tf.transpose(ids))  # (T, B, 4U)
+                    xwb = gather_rows(kernel + bias, tf.transpose(ids))  # (T, B, 4U)
                 else:
-                    xw = _project(tf.transpose(h, [1, 0, 2]), kernel)
-                seq = lstm_sequence(
-                    xw,
-                    tf.convert_to_tensor(cell.recurrent_kernel),
-                    tf.convert_to_tensor(cell.bias),
-                    chains=chains,
-                )
+                    xwb = _project(tf.transpose(h, [1, 0, 2]), kernel) + bias
+                recurrent = tf.convert_to_tensor(cell.recurrent_kernel)
+                seq = recurrence(xwb, recurrent)
                 h = tf.transpose(seq, [1, 0, 2])
             else:
                 if h is None:
@@ -117,30 +117,60 @@ def gather_rows(kernel: Any, ids_tm: Any) -> Any:
     return gather(kernel)
 
 
-def lstm_sequence(xw: Any, recurrent: Any, bias: Any, *, chains: int = 1) -> Any:
-    """H (T, B, U) of an LSTM from xw = x @ kernel (T, B, 4U), zero initial state, Keras's mathematics.
+def lstm_sequence(
+    xwb: Any, recurrent: Any, *, chains: int = 1, unroll: bool = True, xla: bool = False
+) -> Any:
+    """H (T, B, U) of an LSTM from xwb = x @ kernel + bias (T, B, 4U), zero initial state.
 
-    z_t = (xw_t + h_{t-1} @ R) + b, gates i, f, g, o; c_t = f c_{t-1} + i g; h_t = o tanh(c_t).
+    z_t = xwb_t + h_{t-1} @ R, gates i, f, g, o in Keras's column order;
+    c_t = σ(f) c_{t-1} + σ(i) tanh(g); h_t = σ(o) tanh(c_t).
     """
+    return _recurrence(chains, unroll, xla)(xwb, recurrent)
+
+
+_SAVED = ("h", "c", "a", "tc")
+
+
+def _recurrence(chains: int, unroll: bool, xla: bool) -> Callable[[Any, Any], Any]:
+    """The custom-gradient recurrence; with `xla` its forward and its backward pass each run as one
+    XLA cluster even when the caller's step is not compiled."""
     import tensorflow as tf
 
+    def forward_all(xwb: Any, recurrent: Any) -> list[Any]:
+        saved = [_forward(p, recurrent, unroll) for p in _split(xwb, chains)]
+        return [_join([s[k] for s in saved]) for k in _SAVED]
+
+    def backward_all(dh: Any, recurrent: Any, *saved: Any) -> tuple[Any, Any]:
+        recurrent_t = tf.transpose(recurrent)  # once, not at every step
+        parts = [_split(x, chains) for x in (dh, *saved)]
+        outs = [
+            _backward(d, dict(zip(_SAVED, s, strict=True)), recurrent_t, unroll)
+            for d, *s in zip(*parts, strict=True)
+        ]
+        return _join([o[0] for o in outs]), tf.add_n([o[1] for o in outs])
+
+    if xla:
+        forward_all = tf.function(forward_all, jit_compile=True, autograph=False)
+        backward_all = tf.function(backward_all, jit_compile=True, autograph=False)
+
     @tf.custom_gradient
-    def seq(xw: Any, recurrent: Any, bias: Any) -> Any:
-        parts = _split(xw, chains)
-        saved = [_forward(p, recurrent, bias) for p in parts]
+    def seq(xwb: Any, recurrent: Any) -> Any:
+        # stop_gradient: autodiff must not see inside (it would make the compiled function output
+        # its intermediates for a gradient of its own); the gradient is `grad` below.
+        saved = forward_all(tf.stop_gradient(xwb), tf.stop_gradient(recurrent))
 
         def grad(dh: Any) -> Any:
-            douts = _split(dh, chains)
-            outs = [_backward(d, s, recurrent) for d, s in zip(douts, saved, strict=True)]
-            dxw = outs[0][0] if len(outs) == 1 else tf.concat([o[0] for o in outs], axis=1)
-            drec = tf.add_n([o[1] for o in outs])
-            dbias = tf.add_n([o[2] for o in outs])
-            return dxw, drec, dbias
+            return backward_all(dh, recurrent, *saved)
 
-        hs = [s["h"] for s in saved]
-        return (hs[0] if len(hs) == 1 else tf.concat(hs, axis=1)), grad
+        return saved[0], grad
 
-    return seq(xw, recurrent, bias)
+    return seq
+
+
+def _join(parts: list[Any]) -> Any:
+    import tensorflow as tf
+
+    return parts[0] if len(parts) == 1 else tf.concat(parts, axis=1)
 
 
 def _split(x: Any, chains: int) -> list[Any]:
@@ -154,21 +184,20 @@ def _split(x: Any, chains: int) -> list[Any]:
     return tf.split(x, tf.stack(sizes), axis=1, num=chains)
 
 
-def _forward(xw: Any, recurrent: Any, bias: Any) -> dict[str, Any]:
+def _forward(xw: Any, recurrent: Any, unroll: bool) -> dict[str, Any]:
     """The forward recurrence of one chain; keeps what the backward pass needs, stacked over T."""
     import tensorflow as tf
 
     steps = xw.shape[0]
     units = recurrent.shape[0]
-    if steps is None or steps > MAX_UNROLL:
-        return _forward_loop(xw, recurrent, bias)
+    if not unroll or steps is None or steps > MAX_UNROLL:
+        return _forward_loop(xw, recurrent)
     xs = tf.unstack(xw, num=steps)
     h: Any = None
     c: Any = None
     hs, cs, acts, tcs = [], [], [], []
     for t in range(steps):
         z = xs[t] if h is None else xs[t] + tf.matmul(h, recurrent)
-        z = z + bias
         a, tc, c = _gates(z, c, units)
         h = a[:, 3 * units :] * tc
         hs.append(h)
@@ -192,32 +221,32 @@ def _gates(z: Any, c: Any, units: int) -> tuple[Any, Any, Any]:
     return tf.concat([i_f, g, o], axis=1), tc, c
 
 
-def _forward_loop(xw: Any, recurrent: Any, bias: Any) -> dict[str, Any]:
+def _forward_loop(xw: Any, recurrent: Any) -> dict[str, Any]:
     import tensorflow as tf
 
     units = recurrent.shape[0]
-    steps = tf.shape(xw)[0]
+    steps = xw.shape[0] if xw.shape[0] is not None else tf.shape(xw)[0]  # XLA needs it static
     batch = tf.shape(xw)[1]
     zero = tf.zeros([batch, units], xw.dtype)
     arrays = [tf.TensorArray(xw.dtype, size=steps) for _ in range(4)]
 
     def body(t: Any, h: Any, c: Any, hs: Any, cs: Any, acts: Any, tcs: Any) -> Any:
-        z = (xw[t] + tf.matmul(h, recurrent)) + bias
+        z = xw[t] + tf.matmul(h, recurrent)
         a, tc, c = _gates(z, c, units)
         h = a[:, 3 * units :] * tc
         return t + 1, h, c, hs.write(t, h), cs.write(t, c), acts.write(t, a), tcs.write(t, tc)
 
     _, _, _, hs, cs, acts, tcs = tf.while_loop(
-        lambda t, *_: t < steps, body, [tf.constant(0), zero, zero, *arrays]
+        lambda t, *_: t < steps, body, [tf.constant(0), zero, zero, *arrays], maximum_iterations=_bound(steps)
     )
     return {"h": hs.stack(), "c": cs.stack(), "a": acts.stack(), "tc": tcs.stack()}
 
 
-def _backward(dh_out: Any, saved: dict[str, Any], recurrent: Any) -> tuple[Any, Any, Any]:
-    """Backpropagation through time for one chain: d xw (T, B, 4U), d R, d b."""
+def _backward(dh_out: Any, saved: dict[str, Any], recurrent_t: Any, unroll: bool) -> tuple[Any, Any]:
+    """Backpropagation through time for one chain: d xwb (T, B, 4U) and d R, given Rᵀ."""
     import tensorflow as tf
 
-    units = recurrent.shape[0]
+    units = recurrent_t.shape[1]
     h, c, a, tc = saved["h"], saved["c"], saved["a"], saved["tc"]
     i, f, g, o = (a[..., k * units : (k + 1) * units] for k in range(4))
     c_prev = tf.concat([tf.zeros_like(c[:1]), c[:-1]], axis=0)
@@ -226,8 +255,8 @@ def _backward(dh_out: Any, saved: dict[str, Any], recurrent: Any) -> tuple[Any, 
     dc_dh = o * (1.0 - tc * tc)
     local = tf.concat([g * i * (1.0 - i), c_prev * f * (1.0 - f), i * (1.0 - g * g), tc * o * (1.0 - o)], -1)
     steps = dh_out.shape[0]
-    if steps is None or steps > MAX_UNROLL:
-        dz = _backward_loop(dh_out, dc_dh, local, f, recurrent)
+    if not unroll or steps is None or steps > MAX_UNROLL:
+        dz = _backward_loop(dh_out, dc_dh, local, f, recurrent_t)
     else:
         dhs, dcdhs, locals_, fs = (tf.unstack(x, num=steps) for x in (dh_out, dc_dh, local, f))
         dzs: list[Any] = [None] * steps
@@ -239,18 +268,18 @@ def _backward(dh_out: Any, saved: dict[str, Any], recurrent: Any) -> tuple[Any, 
             dzs[t] = tf.concat([dc, dc, dc, dh], axis=1) * locals_[t]
             if t > 0:
                 dc_next = dc * fs[t]
-                dh_next = tf.matmul(dzs[t], recurrent, transpose_b=True)
+                dh_next = tf.matmul(dzs[t], recurrent_t)
         dz = tf.stack(dzs)
     # dR = Σ_t h_{t-1}ᵀ dz_t as one matmul over the sequence (h_{-1} = 0 drops step 0).
     drec = tf.matmul(tf.reshape(h[:-1], [-1, units]), tf.reshape(dz[1:], [-1, 4 * units]), transpose_a=True)
-    return dz, drec, tf.reduce_sum(dz, axis=[0, 1])
+    return dz, drec
 
 
-def _backward_loop(dh_out: Any, dc_dh: Any, local: Any, f: Any, recurrent: Any) -> Any:
+def _backward_loop(dh_out: Any, dc_dh: Any, local: Any, f: Any, recurrent_t: Any) -> Any:
     import tensorflow as tf
 
-    units = recurrent.shape[0]
-    steps = tf.shape(dh_out)[0]
+    units = recurrent_t.shape[1]
+    steps = dh_out.shape[0] if dh_out.shape[0] is not None else tf.shape(dh_out)[0]
     batch = tf.shape(dh_out)[1]
     zero = tf.zeros([batch, units], dh_out.dtype)
     dzs = tf.TensorArray(dh_out.dtype, size=steps)
@@ -259,7 +288,17 @@ def _backward_loop(dh_out: Any, dc_dh: Any, local: Any, f: Any, recurrent: Any) 
         dh = dh_out[t] + dh_next
         dc = dh * dc_dh[t] + dc_next
         dz = tf.concat([dc, dc, dc, dh], axis=1) * local[t]
-        return t - 1, tf.matmul(dz, recurrent, transpose_b=True), dc * f[t], dzs.write(t, dz)
+        return t - 1, tf.matmul(dz, recurrent_t), dc * f[t], dzs.write(t, dz)
 
-    _, _, _, dzs = tf.while_loop(lambda t, *_: t >= 0, body, [steps - 1, zero, zero, dzs])
+    _, _, _, dzs = tf.while_loop(
+        lambda t, *_: t >= 0, body, [steps - 1, zero, zero, dzs], maximum_iterations=_bound(steps)
+    )
     return dzs.stack()
+
+
+def _bound(steps: Any) -> Any:
+    """maximum_iterations for XLA (which needs the TensorArrays' size bounded); None when eager,
+    where tf.while_loop with a bound breaks on TensorArray writes (TF 2.21)."""
+    import tensorflow as tf
+
+    return None if tf.executing_eagerly() else steps

@@ -64,7 +64,7 @@ def assert_grads_close(fast: list[np.ndarray], ref: list[np.ndarray]) -> None:
         assert rel <= GRAD_RTOL, f"variable {n}: relative gradient error {rel:.2e}"
 
 
-@settings(max_examples=8, deadline=None)
+@settings(max_examples=10, deadline=None)
 @given(
     b=st.integers(1, 5),
     t=st.integers(1, 7),
@@ -72,14 +72,28 @@ def assert_grads_close(fast: list[np.ndarray], ref: list[np.ndarray]) -> None:
     units=st.integers(1, 6),
     layers=st.integers(1, 2),
     chains=st.integers(1, 3),
+    unroll=st.booleans(),
 )
 def test_gradients_match_keras_autodiff(
-    b: int, t: int, vocab: int, units: int, layers: int, chains: int
+    b: int, t: int, vocab: int, units: int, layers: int, chains: int, unroll: bool
+) -> None:
+    """Every variable's gradient, 1 and 2 layers, any shape, unrolled or looped."""
+    check_gradients(b, t, vocab, units, layers, chains, unroll, xla=False)
+
+
+@pytest.mark.parametrize("unroll", [True, False])
+def test_gradients_match_keras_autodiff_under_xla(unroll: bool) -> None:
+    """The recurrence compiled as XLA clusters (xla=True): compiling takes seconds, so two cases."""
+    check_gradients(3, 4, 5, 3, 2, 2, unroll, xla=True)
+
+
+def check_gradients(
+    b: int, t: int, vocab: int, units: int, layers: int, chains: int, unroll: bool, xla: bool
 ) -> None:
     model = build(vocab, units, layers)
     ids = batch(b, t, vocab)
     ref_loss, ref = loss_and_grads(model, stock(model, vocab), ids)
-    fast = make_forward(model, chains=chains)
+    fast = make_forward(model, chains=chains, unroll=unroll, xla=xla)
     loss, got = loss_and_grads(model, lambda x: fast(x, training=False), ids)
     assert abs(loss - ref_loss) <= 1e-5 * max(1.0, abs(ref_loss))
     assert_grads_close(got, ref)

@@ -1,0 +1,271 @@
+"""Train-step benchmark of the fast LSTM kernel: fast vs the stock Keras layer vs PyTorch nn.LSTM.
+
+    TF_CPP_MIN_LOG_LEVEL=3 python benchmarks/bench_kernel.py             # small, standard, large
+    python benchmarks/bench_kernel.py --workloads standard --rounds 9     # one workload, more pairs
+    python benchmarks/bench_kernel.py --variant fast:chains=1,jit=0       # an extra fast variant
+
+Every variant is the same training step on the same batches (one-hot input → LSTM → Dense softmax,
+cross-entropy over every step, Adam): `fast` is lstmcli.kernels.make_forward in a custom
+tf.function step, `stock` is keras.layers.LSTM in the same step, `torch` is nn.LSTM + Linear +
+CrossEntropyLoss + Adam with torch.set_num_threads(2). They run interleaved in this one process,
+one block of steps each per round, the order rotating every round, with a pause between blocks so
+one framework's spinning threads do not eat into the next; a workload's figure is the median
+over the rounds, and a ratio is the median of the per-round ratios. The float32 matmul peak is
+sampled in the same run (benchsuite/peak.py) and the load average is recorded beside each round.
+Prints a table; writes benchmarks/results/kernel.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # lstmcli from this checkout
+
+from benchsuite.common import RESULTS, log, machine, table  # noqa: E402
+from benchsuite.peak import MatmulPeak  # noqa: E402
+from benchsuite.workloads import Workload, train_flops_per_token  # noqa: E402
+
+WORKLOADS = {
+    "small": Workload("small", units=32, timesteps=16, steps=0, epochs=0),
+    "standard": Workload("standard", units=128, timesteps=64, steps=0, epochs=0),
+    "large": Workload("large", units=512, timesteps=128, steps=0, epochs=0),
+}
+# Steps per timed block: about 0.3-1 s of work each on this machine.
+BLOCK_STEPS = {"small": 60, "standard": 12, "large": 2}
+PAUSE_S = 0.2  # between blocks: let the previous framework's thread pool go to sleep
+BATCHES = 8  # distinct batches cycled through
+DEFAULT_FAST = "fast:chains=2,jit=1"  # the configuration the kernel's profile chose (README)
+
+Step = Callable[[int], float]
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A named train step: 'torch', 'stock' or 'fast:chains=N,jit=0|1'."""
+
+    spec: str
+
+    @property
+    def kind(self) -> str:
+        return self.spec.split(":", 1)[0]
+
+    def options(self) -> dict[str, int]:
+        if ":" not in self.spec:
+            return {}
+        return {k: int(v) for k, v in (kv.split("=") for kv in self.spec.split(":", 1)[1].split(","))}
+
+
+def keras_steps(w: Workload, variants: list[Variant], data: np.ndarray) -> dict[str, Step]:
+    from lstmcli.backend import keras
+
+    k = keras()
+    import tensorflow as tf
+
+    from lstmcli.kernels import make_forward
+
+    tf.config.experimental.enable_op_determinism()  # as lstmcli trains
+    batches = tf.constant(data)
+    steps: dict[str, Step] = {}
+    for v in variants:
+        if v.kind == "torch":
+            continue
+        k.utils.set_random_seed(0)
+        model = k.Sequential(
+            [
+                k.Input((None, w.vocab)),
+                k.layers.LSTM(w.units, return_sequences=True),
+                k.layers.Dense(w.vocab, activation="softmax"),
+            ]
+        )
+        opts = v.options()
+        if v.kind == "stock":
+            forward: Any = lambda ids, training, m=model: m(tf.one_hot(ids, w.vocab), training=training)  # noqa: E731
+        else:
+            forward = make_forward(
+                model,
+                chains=opts.get("chains", 1),
+                unroll=bool(opts.get("unroll", 1)),
+                xla=bool(opts.get("xla", 0)),
+            )
+        steps[v.spec] = tf_step(model, forward, batches, bool(opts.get("jit", 0)))
+    return steps
+
+
+def tf_step(model: Any, forward: Any, batches: Any, jit: bool) -> Step:
+    import keras
+    import tensorflow as tf
+
+    opt = keras.optimizers.Adam(1e-3)
+    loss_fn = keras.losses.SparseCategoricalCrossentropy()
+
+    @tf.function(jit_compile=jit)
+    def step(ids: Any) -> Any:
+        with tf.GradientTape() as tape:
+            loss = loss_fn(ids[:, 1:], forward(ids[:, :-1], training=True))
+        grads = tape.gradient(loss, model.trainable_variables)
+        opt.apply_gradients(zip(grads, model.trainable_variables, strict=True))
+        return loss
+
+    return lambda n: float(step(batches[n % BATCHES]))
+
+
+def torch_step(w: Workload, data: np.ndarray) -> Step:
+    import torch
+    from torch import nn
+
+    torch.set_num_threads(2)
+    torch.manual_seed(0)
+    lstm, out = nn.LSTM(w.vocab, w.units, batch_first=True), nn.Linear(w.units, w.vocab)
+    params = [*lstm.parameters(), *out.parameters()]
+    opt = torch.optim.Adam(params, lr=1e-3)
+    loss_fn = nn.CrossEntropyLoss()
+    batches = torch.tensor(data.astype(np.int64))
+
+    def step(n: int) -> float:
+        seq = batches[n % BATCHES]
+        x = nn.functional.one_hot(seq[:, :-1], w.vocab).float()
+        logits = out(lstm(x)[0])
+        loss = loss_fn(logits.reshape(-1, w.vocab), seq[:, 1:].reshape(-1))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        return float(loss.detach())
+
+    return step
+
+
+def measure(w: Workload, variants: list[Variant], rounds: int, peak: MatmulPeak) -> dict[str, Any]:
+    data = np.random.default_rng(0).integers(0, w.vocab, (BATCHES, w.batch, w.timesteps + 1)).astype(np.int32)
+    steps = keras_steps(w, variants, data)
+    if any(v.kind == "torch" for v in variants):
+        steps["torch"] = torch_step(w, data)
+    order = [v.spec for v in variants]
+    warmup: dict[str, float] = {}
+    for name in order:  # tracing, XLA compilation, thread pools
+        t0 = time.perf_counter()
+        for n in range(3):
+            steps[name](n)
+        warmup[name] = round(time.perf_counter() - t0, 2)
+    block = BLOCK_STEPS[w.name]
+    samples: dict[str, list[float]] = {name: [] for name in order}
+    loads: list[float] = []
+    for r in range(rounds):
+        rotated = order[r % len(order) :] + order[: r % len(order)]
+        for name in rotated:
+            time.sleep(PAUSE_S)
+            t0 = time.perf_counter()
+            for n in range(block):
+                steps[name](n)
+            samples[name].append(block * w.batch * w.timesteps / (time.perf_counter() - t0))
+        loads.append(round(os.getloadavg()[0], 2))
+        log(f"[{w.name}] round {r + 1}/{rounds}: " + ", ".join(f"{n} {samples[n][-1]:,.0f}" for n in order))
+    peak.measure(tries=3)
+    return summarise(w, samples, loads, warmup, peak)
+
+
+def summarise(
+    w: Workload,
+    samples: dict[str, list[float]],
+    loads: list[float],
+    warmup: dict[str, float],
+    peak: MatmulPeak,
+) -> dict[str, Any]:
+    flops = train_flops_per_token(w)
+    out: dict[str, Any] = {
+        "workload": w.name,
+        "shape": w.shape,
+        "train_flops_per_token": flops,
+        "variants": {},
+    }
+    for name, tps in samples.items():
+        med = statistics.median(tps)
+        entry: dict[str, Any] = {
+            "tokens_per_second": round(med, 1),
+            "percent_of_peak": round(100 * med * flops / 1e9 / peak.best, 1),
+            "rounds": [round(x, 1) for x in tps],
+            "warmup_seconds": warmup[name],
+        }
+        for ref in ("torch", "stock"):
+            if ref in samples and ref != name:
+                ratios = [a / b for a, b in zip(tps, samples[ref], strict=True)]
+                entry[f"ratio_over_{ref}"] = round(statistics.median(ratios), 3)
+        out["variants"][name] = entry
+    out["load_average_per_round"] = loads
+    return out
+
+
+def render(results: list[dict[str, Any]], peak: MatmulPeak) -> str:
+    rows = []
+    for res in results:
+        for name, e in res["variants"].items():
+            rows.append(
+                [
+                    f"{res['workload']} {name}",
+                    f"{e['tokens_per_second']:,.0f}",
+                    f"{e['percent_of_peak']:.1f}",
+                    f"{e['ratio_over_torch']:.2f}x" if "ratio_over_torch" in e else "–",
+                    f"{e['ratio_over_stock']:.2f}x" if "ratio_over_stock" in e else "–",
+                    f"{min(res['load_average_per_round']):.2f}-{max(res['load_average_per_round']):.2f}",
+                ]
+            )
+    rounds = len(results[0]["load_average_per_round"])
+    title = (
+        f"Train step tokens/s (median of {rounds} interleaved rounds; ratios: median of per-round ratios; "
+        f"matmul peak {peak.best:.1f} GFLOP/s)"
+    )
+    return table(title, ["workload variant", "tokens/s", "% peak", "/ torch", "/ stock", "load avg"], rows)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument(
+        "--workloads", default="small,standard,large", help="comma-separated: small,standard,large"
+    )
+    ap.add_argument("--rounds", type=int, default=5, help="interleaved rounds (pairs) per workload")
+    ap.add_argument(
+        "--variant", action="append", default=[], help="an extra variant, e.g. fast:chains=1,jit=0"
+    )
+    ap.add_argument("--no-torch", action="store_true", help="leave PyTorch out")
+    ap.add_argument("--output", type=Path, default=RESULTS / "kernel.json")
+    args = ap.parse_args(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    specs = [DEFAULT_FAST, "stock", *args.variant] + ([] if args.no_torch else ["torch"])
+    variants = [Variant(s) for s in dict.fromkeys(specs)]
+    info = machine()
+    peak = MatmulPeak()
+    peak.measure(tries=5)
+    results = []
+    for name in args.workloads.split(","):
+        results.append(measure(WORKLOADS[name], variants, args.rounds, peak))
+    print(render(results, peak))
+    info["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
+    doc = {
+        "benchmark": "lstmcli fast LSTM kernel train step",
+        "command": " ".join(
+            ["python", "benchmarks/bench_kernel.py", *(argv if argv is not None else sys.argv[1:])]
+        ),
+        "started": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": info,
+        "matmul_peak": peak.to_dict(),
+        "workloads": results,
+    }
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+    print(f"JSON: {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
