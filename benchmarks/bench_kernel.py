@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import sys
 import time
@@ -33,7 +34,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # lstmcli from this checkout
 
-from benchsuite.common import RESULTS, log, machine, table  # noqa: E402
+from benchsuite.common import QUIET_CORES, RESULTS, log, machine, machine_busy_seconds, table  # noqa: E402
 from benchsuite.peak import MatmulPeak  # noqa: E402
 from benchsuite.workloads import Workload, train_flops_per_token  # noqa: E402
 
@@ -49,6 +50,7 @@ BATCHES = 8  # distinct batches cycled through
 DEFAULT_FAST = "fast:chains=2,jit=1"  # the configuration the kernel's profile chose (README)
 
 Step = Callable[[int], float]
+TORCH_THREADS = [2]  # --threads 1 makes it 1
 
 
 @dataclass(frozen=True)
@@ -125,7 +127,7 @@ def torch_step(w: Workload, data: np.ndarray) -> Step:
     import torch
     from torch import nn
 
-    torch.set_num_threads(2)
+    torch.set_num_threads(TORCH_THREADS[0])
     torch.manual_seed(0)
     lstm, out = nn.LSTM(w.vocab, w.units, batch_first=True), nn.Linear(w.units, w.vocab)
     params = [*lstm.parameters(), *out.parameters()]
@@ -160,24 +162,50 @@ def measure(w: Workload, variants: list[Variant], rounds: int, peak: MatmulPeak)
         warmup[name] = round(time.perf_counter() - t0, 2)
     block = BLOCK_STEPS[w.name]
     samples: dict[str, list[float]] = {name: [] for name in order}
+    noise: dict[str, list[float]] = {name: [] for name in order}
     loads: list[float] = []
     for r in range(rounds):
         rotated = order[r % len(order) :] + order[: r % len(order)]
         for name in rotated:
             time.sleep(PAUSE_S)
-            t0 = time.perf_counter()
+            busy0, own0, t0 = machine_busy_seconds(), own_cpu_seconds(), time.perf_counter()
             for n in range(block):
                 steps[name](n)
-            samples[name].append(block * w.batch * w.timesteps / (time.perf_counter() - t0))
+            seconds = time.perf_counter() - t0
+            others = (machine_busy_seconds() - busy0) - (own_cpu_seconds() - own0)
+            samples[name].append(block * w.batch * w.timesteps / seconds)
+            noise[name].append(round(max(0.0, others) / seconds, 2))
         loads.append(round(os.getloadavg()[0], 2))
-        log(f"[{w.name}] round {r + 1}/{rounds}: " + ", ".join(f"{n} {samples[n][-1]:,.0f}" for n in order))
+        log(
+            f"[{w.name}] round {r + 1}/{rounds} (load {loads[-1]}): "
+            + ", ".join(f"{n} {samples[n][-1]:,.0f} ({noise[n][-1]:.2f})" for n in order)
+        )
     peak.measure(tries=3)
-    return summarise(w, samples, loads, warmup, peak)
+    return summarise(w, samples, noise, loads, warmup, peak)
+
+
+def set_threads(spec: str) -> None:
+    """Must run before TensorFlow runs any op."""
+    from lstmcli.backend import keras
+
+    keras()
+    import tensorflow as tf
+
+    intra, _, inter = spec.partition(",")
+    tf.config.threading.set_intra_op_parallelism_threads(int(intra))
+    tf.config.threading.set_inter_op_parallelism_threads(int(inter or intra))
+    TORCH_THREADS[0] = int(intra)
+
+
+def own_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def summarise(
     w: Workload,
     samples: dict[str, list[float]],
+    noise: dict[str, list[float]],
     loads: list[float],
     warmup: dict[str, float],
     peak: MatmulPeak,
@@ -195,12 +223,20 @@ def summarise(
             "tokens_per_second": round(med, 1),
             "percent_of_peak": round(100 * med * flops / 1e9 / peak.best, 1),
             "rounds": [round(x, 1) for x in tps],
+            "other_cores": noise[name],
             "warmup_seconds": warmup[name],
         }
         for ref in ("torch", "stock"):
             if ref in samples and ref != name:
                 ratios = [a / b for a, b in zip(tps, samples[ref], strict=True)]
                 entry[f"ratio_over_{ref}"] = round(statistics.median(ratios), 3)
+                quiet = [
+                    a / b
+                    for a, b, na, nb in zip(tps, samples[ref], noise[name], noise[ref], strict=True)
+                    if max(na, nb) < QUIET_CORES
+                ]
+                entry[f"quiet_ratio_over_{ref}"] = round(statistics.median(quiet), 3) if quiet else None
+                entry[f"quiet_rounds_{ref}"] = len(quiet)
         out["variants"][name] = entry
     out["load_average_per_round"] = loads
     return out
@@ -216,7 +252,9 @@ def render(results: list[dict[str, Any]], peak: MatmulPeak) -> str:
                     f"{e['tokens_per_second']:,.0f}",
                     f"{e['percent_of_peak']:.1f}",
                     f"{e['ratio_over_torch']:.2f}x" if "ratio_over_torch" in e else "–",
+                    quiet_cell(e, "torch"),
                     f"{e['ratio_over_stock']:.2f}x" if "ratio_over_stock" in e else "–",
+                    f"{statistics.median(e['other_cores']):.2f}",
                     f"{min(res['load_average_per_round']):.2f}-{max(res['load_average_per_round']):.2f}",
                 ]
             )
@@ -225,7 +263,29 @@ def render(results: list[dict[str, Any]], peak: MatmulPeak) -> str:
         f"Train step tokens/s (median of {rounds} interleaved rounds; ratios: median of per-round ratios; "
         f"matmul peak {peak.best:.1f} GFLOP/s)"
     )
-    return table(title, ["workload variant", "tokens/s", "% peak", "/ torch", "/ stock", "load avg"], rows)
+    headers = [
+        "workload variant",
+        "tokens/s",
+        "% peak",
+        "/ torch",
+        "quiet / torch",
+        "/ stock",
+        "noise",
+        "load avg",
+    ]
+    notes = (
+        "  noise: cores kept busy by other processes during a block (median); quiet / torch: the median\n"
+        f"  ratio over the rounds where both blocks had noise < {QUIET_CORES} cores (how many). Trust it\n"
+        "  over the plain ratio: PyTorch's 2 threads stall when another process holds a core."
+    )
+    return table(title, headers, rows) + "\n" + notes
+
+
+def quiet_cell(entry: dict[str, Any], ref: str) -> str:
+    if f"quiet_ratio_over_{ref}" not in entry:
+        return "–"
+    ratio = entry[f"quiet_ratio_over_{ref}"]
+    return f"{ratio:.2f}x ({entry[f'quiet_rounds_{ref}']})" if ratio is not None else "– (0)"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -239,7 +299,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--no-torch", action="store_true", help="leave PyTorch out")
     ap.add_argument("--output", type=Path, default=RESULTS / "kernel.json")
+    ap.add_argument(
+        "--threads",
+        metavar="INTRA[,INTER]",
+        help="TensorFlow intra-op (and inter-op) threads, torch.set_num_threads(INTRA): '1' compares "
+        "single-core efficiency, which another process on the second core disturbs far less",
+    )
     args = ap.parse_args(argv)
+    if args.threads:
+        set_threads(args.threads)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     specs = [DEFAULT_FAST, "stock", *args.variant] + ([] if args.no_torch else ["torch"])
     variants = [Variant(s) for s in dict.fromkeys(specs)]
@@ -253,6 +321,7 @@ def main(argv: list[str] | None = None) -> int:
     info["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
     doc = {
         "benchmark": "lstmcli fast LSTM kernel train step",
+        "threads": args.threads or "default (TensorFlow: all cores; torch: 2)",
         "command": " ".join(
             ["python", "benchmarks/bench_kernel.py", *(argv if argv is not None else sys.argv[1:])]
         ),

@@ -128,7 +128,7 @@ def lstm_sequence(
     return _recurrence(chains, unroll, xla)(xwb, recurrent)
 
 
-_SAVED = ("h", "c", "a", "tc")
+_SAVED = ("h", "local", "dc_dh", "f")
 
 
 def _recurrence(chains: int, unroll: bool, xla: bool) -> Callable[[Any, Any], Any]:
@@ -137,7 +137,7 @@ def _recurrence(chains: int, unroll: bool, xla: bool) -> Callable[[Any, Any], An
     import tensorflow as tf
 
     def forward_all(xwb: Any, recurrent: Any) -> list[Any]:
-        saved = [_forward(p, recurrent, unroll) for p in _split(xwb, chains)]
+        saved = [_forward(p, recurrent, unroll, in_step=xla) for p in _split(xwb, chains)]
         return [_join([s[k] for s in saved]) for k in _SAVED]
 
     def backward_all(dh: Any, recurrent: Any, *saved: Any) -> tuple[Any, Any]:
@@ -184,62 +184,95 @@ def _split(x: Any, chains: int) -> list[Any]:
     return tf.split(x, tf.stack(sizes), axis=1, num=chains)
 
 
-def _forward(xw: Any, recurrent: Any, unroll: bool) -> dict[str, Any]:
-    """The forward recurrence of one chain; keeps what the backward pass needs, stacked over T."""
+def _forward(xw: Any, recurrent: Any, unroll: bool, in_step: bool) -> dict[str, Any]:
+    """The forward recurrence of one chain and what the backward pass needs, stacked over T.
+
+    The backward factors (`_factors`) are computed inside each step when `in_step` (under XLA
+    they fuse into the step's gate math: no extra pass over memory), else once over all steps
+    after the loop (without XLA, a dozen small ops a step would cost more than one pass).
+    """
     import tensorflow as tf
 
     steps = xw.shape[0]
     units = recurrent.shape[0]
     if not unroll or steps is None or steps > MAX_UNROLL:
-        return _forward_loop(xw, recurrent)
+        return _forward_loop(xw, recurrent, in_step)
     xs = tf.unstack(xw, num=steps)
     h: Any = None
-    c: Any = None
-    hs, cs, acts, tcs = [], [], [], []
+    c: Any = tf.zeros_like(xs[0][:, :units])
+    kept: dict[str, list[Any]] = {}
     for t in range(steps):
         z = xs[t] if h is None else xs[t] + tf.matmul(h, recurrent)
-        a, tc, c = _gates(z, c, units)
-        h = a[:, 3 * units :] * tc
-        hs.append(h)
-        cs.append(c)
-        acts.append(a)
-        tcs.append(tc)
-    return {"h": tf.stack(hs), "c": tf.stack(cs), "a": tf.stack(acts), "tc": tf.stack(tcs)}
+        c_prev = c
+        i, f, g, o, c, tc = _cell(z, c_prev, units)
+        h = o * tc
+        # Without in_step only z and c are kept: the gates are recomputed from the stacked z in
+        # one pass (a per-step concat of the four gates cost more: 7 ms/step of ConcatV2).
+        step = _factors(i, f, g, o, c_prev, tc) if in_step else {"z": z, "c": c}
+        for k, v in {"h": h, **step}.items():
+            kept.setdefault(k, []).append(v)
+    stacked = {k: tf.stack(v) for k, v in kept.items()}
+    return stacked if in_step else _stacked_factors(stacked, units)
 
 
-def _gates(z: Any, c: Any, units: int) -> tuple[Any, Any, Any]:
-    """Activated gates [i, f, g, o] (B, 4U), tanh(c) and the new c."""
+def _cell(z: Any, c_prev: Any, units: int) -> tuple[Any, Any, Any, Any, Any, Any]:
+    """One step's gates i, f, g, o (activated), the new c and tanh(c), as the Keras LSTM cell."""
     import tensorflow as tf
 
-    zi_f, zg, zo = z[:, : 2 * units], z[:, 2 * units : 3 * units], z[:, 3 * units :]
-    i_f = tf.sigmoid(zi_f)
-    g = tf.tanh(zg)
-    o = tf.sigmoid(zo)
+    i_f = tf.sigmoid(z[:, : 2 * units])
+    g = tf.tanh(z[:, 2 * units : 3 * units])
+    o = tf.sigmoid(z[:, 3 * units :])
     i, f = i_f[:, :units], i_f[:, units:]
-    c = i * g if c is None else f * c + i * g
-    tc = tf.tanh(c)
-    return tf.concat([i_f, g, o], axis=1), tc, c
+    c = f * c_prev + i * g
+    return i, f, g, o, c, tf.tanh(c)
 
 
-def _forward_loop(xw: Any, recurrent: Any) -> dict[str, Any]:
+def _factors(i: Any, f: Any, g: Any, o: Any, c_prev: Any, tc: Any) -> dict[str, Any]:
+    """What does not depend on the backward recurrence, elementwise (one step or all steps):
+    dc += dh · o (1 - tanh²c) ("dc_dh"); dz = [dc, dc, dc, dh] · local with
+    local = [g i(1-i), c_prev f(1-f), i (1-g²), tanh(c) o(1-o)]; f carries dc to the step before."""
+    import tensorflow as tf
+
+    local = tf.concat([g * i * (1.0 - i), c_prev * f * (1.0 - f), i * (1.0 - g * g), tc * o * (1.0 - o)], -1)
+    return {"local": local, "dc_dh": o * (1.0 - tc * tc), "f": f}
+
+
+def _stacked_factors(stacked: dict[str, Any], units: int) -> dict[str, Any]:
+    """`_factors` over all steps at once from the stacked gates and cell states."""
+    import tensorflow as tf
+
+    z, c = stacked["z"], stacked["c"]
+    i_f = tf.sigmoid(z[..., : 2 * units])
+    i, f = i_f[..., :units], i_f[..., units:]
+    g = tf.tanh(z[..., 2 * units : 3 * units])
+    o = tf.sigmoid(z[..., 3 * units :])
+    c_prev = tf.concat([tf.zeros_like(c[:1]), c[:-1]], axis=0)
+    return {"h": stacked["h"], **_factors(i, f, g, o, c_prev, tf.tanh(c))}
+
+
+def _forward_loop(xw: Any, recurrent: Any, in_step: bool) -> dict[str, Any]:
     import tensorflow as tf
 
     units = recurrent.shape[0]
     steps = xw.shape[0] if xw.shape[0] is not None else tf.shape(xw)[0]  # XLA needs it static
     batch = tf.shape(xw)[1]
     zero = tf.zeros([batch, units], xw.dtype)
-    arrays = [tf.TensorArray(xw.dtype, size=steps) for _ in range(4)]
+    names = ["h", "local", "dc_dh", "f"] if in_step else ["h", "z", "c"]
+    arrays = [tf.TensorArray(xw.dtype, size=steps) for _ in names]
 
-    def body(t: Any, h: Any, c: Any, hs: Any, cs: Any, acts: Any, tcs: Any) -> Any:
+    def body(t: Any, h: Any, c_prev: Any, *arrays: Any) -> Any:
         z = xw[t] + tf.matmul(h, recurrent)
-        a, tc, c = _gates(z, c, units)
-        h = a[:, 3 * units :] * tc
-        return t + 1, h, c, hs.write(t, h), cs.write(t, c), acts.write(t, a), tcs.write(t, tc)
+        i, f, g, o, c, tc = _cell(z, c_prev, units)
+        h = o * tc
+        step = _factors(i, f, g, o, c_prev, tc) if in_step else {"z": z, "c": c}
+        values = {"h": h, **step}
+        return (t + 1, h, c, *(ta.write(t, values[k]) for ta, k in zip(arrays, names, strict=True)))
 
-    _, _, _, hs, cs, acts, tcs = tf.while_loop(
+    _, _, _, *arrays = tf.while_loop(
         lambda t, *_: t < steps, body, [tf.constant(0), zero, zero, *arrays], maximum_iterations=_bound(steps)
     )
-    return {"h": hs.stack(), "c": cs.stack(), "a": acts.stack(), "tc": tcs.stack()}
+    stacked = {k: ta.stack() for k, ta in zip(names, arrays, strict=True)}
+    return stacked if in_step else _stacked_factors(stacked, units)
 
 
 def _backward(dh_out: Any, saved: dict[str, Any], recurrent_t: Any, unroll: bool) -> tuple[Any, Any]:
@@ -247,13 +280,7 @@ def _backward(dh_out: Any, saved: dict[str, Any], recurrent_t: Any, unroll: bool
     import tensorflow as tf
 
     units = recurrent_t.shape[1]
-    h, c, a, tc = saved["h"], saved["c"], saved["a"], saved["tc"]
-    i, f, g, o = (a[..., k * units : (k + 1) * units] for k in range(4))
-    c_prev = tf.concat([tf.zeros_like(c[:1]), c[:-1]], axis=0)
-    # Everything that does not depend on the recurrence, vectorised over all steps:
-    # dc += dh · o (1 - tanh²c); dz = [dc g i(1-i), dc c_prev f(1-f), dc i (1-g²), dh tanh(c) o(1-o)].
-    dc_dh = o * (1.0 - tc * tc)
-    local = tf.concat([g * i * (1.0 - i), c_prev * f * (1.0 - f), i * (1.0 - g * g), tc * o * (1.0 - o)], -1)
+    h, local, dc_dh, f = (saved[k] for k in _SAVED)
     steps = dh_out.shape[0]
     if not unroll or steps is None or steps > MAX_UNROLL:
         dz = _backward_loop(dh_out, dc_dh, local, f, recurrent_t)
