@@ -47,7 +47,9 @@ WORKLOADS = {
 BLOCK_STEPS = {"small": 60, "standard": 12, "large": 2}
 PAUSE_S = 0.2  # between blocks: let the previous framework's thread pool go to sleep
 BATCHES = 8  # distinct batches cycled through
-DEFAULT_FAST = "fast:chains=2,jit=1"  # the configuration the kernel's profile chose (README)
+# `fast`: make_forward's defaults in a plain tf.function step, as lstmcli's training loop runs it;
+# `fast:jit=1`: the same with the whole step compiled by XLA.
+DEFAULT_FAST = ("fast", "fast:jit=1")
 
 Step = Callable[[int], float]
 TORCH_THREADS = [2]  # --threads 1 makes it 1
@@ -55,7 +57,8 @@ TORCH_THREADS = [2]  # --threads 1 makes it 1
 
 @dataclass(frozen=True)
 class Variant:
-    """A named train step: 'torch', 'stock' or 'fast:chains=N,jit=0|1'."""
+    """A named train step: 'torch', 'stock' or 'fast[:OPTION=N,...]' with make_forward's options
+    (chains, unroll, xla) and jit (jit_compile the whole step)."""
 
     spec: str
 
@@ -95,12 +98,8 @@ def keras_steps(w: Workload, variants: list[Variant], data: np.ndarray) -> dict[
         if v.kind == "stock":
             forward: Any = lambda ids, training, m=model: m(tf.one_hot(ids, w.vocab), training=training)  # noqa: E731
         else:
-            forward = make_forward(
-                model,
-                chains=opts.get("chains", 1),
-                unroll=bool(opts.get("unroll", 1)),
-                xla=bool(opts.get("xla", 0)),
-            )
+            kernel_options: dict[str, Any] = {key: val for key, val in opts.items() if key != "jit"}
+            forward = make_forward(model, **kernel_options)
         steps[v.spec] = tf_step(model, forward, batches, bool(opts.get("jit", 0)))
     return steps
 
@@ -309,7 +308,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         set_threads(args.threads)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    specs = [DEFAULT_FAST, "stock", *args.variant] + ([] if args.no_torch else ["torch"])
+    specs = [*DEFAULT_FAST, "stock", *args.variant] + ([] if args.no_torch else ["torch"])
     variants = [Variant(s) for s in dict.fromkeys(specs)]
     info = machine()
     peak = MatmulPeak()

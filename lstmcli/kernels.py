@@ -30,14 +30,22 @@ MAX_UNROLL = 512
 Forward = Callable[..., Any]
 
 
-def make_forward(model: Any, *, chains: int = 1, unroll: bool = True, xla: bool = False) -> Forward:
+def make_forward(model: Any, *, chains: int = 2, unroll: bool = True, xla: bool = False) -> Forward:
     """`forward(ids, training)`: the probabilities `model(one_hot(ids), training=training)`, fast.
 
-    `ids`: int32 token ids of shape (B, T), any B ≥ 1 and T ≥ 1; T should be static (known when
-    the function is traced) for the unrolled kernel, else a tf.while_loop runs. `chains` splits
-    the batch into that many independent recurrences (B must then be a multiple of it or the last
-    chain is shorter). Works eagerly, inside `tf.function` (with or without `jit_compile`), and
-    per replica under a tf.distribute strategy; deterministic run to run.
+    `ids`: int32 token ids of shape (B, T), any B ≥ 1 (a shorter last batch too) and T ≥ 1. T
+    should be static (known when the function is traced) for the unrolled kernel; an unknown T
+    (or T > MAX_UNROLL, or `unroll=False`) runs the same mathematics in a tf.while_loop.
+    `chains` splits the batch into that many independent recurrences (uneven splits are fine;
+    2 measured best without XLA on 2 cores, see benchmarks/README.md). `xla` compiles the
+    recurrence's forward and backward passes each as one XLA cluster even when the caller's step
+    is not compiled (with `unroll`, compiling takes ~20 s for T=64: prefer `unroll=False` with it).
+
+    Works eagerly and inside `tf.function` (with or without `jit_compile`, which fuses the whole
+    step and measured fastest), per replica inside `strategy.run` (MirroredStrategy,
+    MultiWorkerMirroredStrategy: no collective inside), and with op determinism enabled: the same
+    weights and batch give bit-identical gradients. Dropout and Dense are the model's own layers
+    (same random draws as the stock model given the same seed generator state).
     """
     import tensorflow as tf
 

@@ -201,12 +201,14 @@ def loss_and_grads_graph(model: Any, fast: Any, ids: tf.Tensor) -> list[tf.Tenso
     return tape.gradient(loss, model.trainable_variables)
 
 
-def test_gradients_are_bit_identical_run_to_run() -> None:
+@pytest.mark.parametrize("xla", [False, True])
+def test_gradients_are_bit_identical_run_to_run(xla: bool) -> None:
+    """With op determinism on (as lstmcli trains), the same weights and batch give the same bits."""
     tf.config.experimental.enable_op_determinism()
     vocab = 7
     model = build(vocab, 6, 2)
     ids = batch(5, 8, vocab)
-    fast = make_forward(model, chains=2)
+    fast = make_forward(model, chains=2, unroll=not xla, xla=xla)
     step = tf.function(lambda x: loss_and_grads_graph(model, fast, x))
     first = [np.asarray(g) for g in step(ids)]
     second = [np.asarray(g) for g in step(ids)]
