@@ -25,6 +25,11 @@ from benchsuite.common import (
 from benchsuite.peak import MatmulPeak
 from benchsuite.workloads import FLOP_COUNT, Workload, train_flops_per_token, write_config
 
+# lstmcli's two training kernels (config key train.kernel), each run as `lstmcli train --set
+# train.kernel=NAME` beside PyTorch in every repeat.
+KERNELS = ("fast", "stock")
+SIDES = (*KERNELS, "torch")
+
 # PyTorch's training normally takes < 10 s a run here; on a contended machine its thread pool was
 # seen to slow down 250-fold (98 s for `small`), so a run stops after this long (marked truncated).
 TORCH_MAX_SECONDS = 45.0
@@ -39,9 +44,11 @@ def steady(tokens_per_second: list[float]) -> float:
     return median(tokens_per_second[1:] or tokens_per_second)
 
 
-def lstmcli_sample(config: Path, out: Path) -> dict[str, Any]:
-    """One `lstmcli train` subprocess: its wall time and per-epoch tokens/s from history.csv."""
-    done = run_timed([*lstmcli(), "train", str(config), "--out", str(out), "--force", "--json"])
+def lstmcli_sample(config: Path, out: Path, kernel: str | None = None) -> dict[str, Any]:
+    """One `lstmcli train` subprocess (with `--set train.kernel=KERNEL` when given): its wall time
+    and per-epoch tokens/s from history.csv."""
+    kernel_set = ["--set", f"train.kernel={kernel}"] if kernel else []
+    done = run_timed([*lstmcli(), "train", str(config), "--out", str(out), "--force", "--json", *kernel_set])
     reply = json.loads(done.stdout)
     with open(Path(reply["run_dir"]) / "history.csv", encoding="utf-8", newline="") as f:
         per_epoch = [float(row["tokens_per_second"]) for row in csv.DictReader(f)]
@@ -72,15 +79,17 @@ def torch_sample(config: Path, max_seconds: float) -> dict[str, Any]:
     }
 
 
-def one_repeat(
-    config: Path, out: Path, with_torch: bool, torch_first: bool
-) -> tuple[dict[str, Any], dict[str, Any] | None]:
-    """lstmcli and (optionally) PyTorch back to back on one workload."""
-    t = torch_sample(config, TORCH_MAX_SECONDS) if with_torch and torch_first else None
-    lc = lstmcli_sample(config, out)
-    if with_torch and not torch_first:
-        t = torch_sample(config, TORCH_MAX_SECONDS)
-    return lc, t
+def one_repeat(config: Path, out: Path, with_torch: bool, rotation: int) -> dict[str, dict[str, Any]]:
+    """Every kernel and (optionally) PyTorch back to back on one workload, in rotated order."""
+    sides = [side for side in SIDES if with_torch or side != "torch"]
+    k = rotation % len(sides)
+    samples: dict[str, dict[str, Any]] = {}
+    for who in sides[k:] + sides[:k]:
+        if who == "torch":
+            samples[who] = torch_sample(config, TORCH_MAX_SECONDS)
+        else:
+            samples[who] = lstmcli_sample(config, out / who, kernel=who)
+    return samples
 
 
 def measure(
@@ -89,25 +98,24 @@ def measure(
     """Interleaved repeats over every workload; the matmul peak is sampled again between repeats.
 
     Each repeat runs every workload through lstmcli's real training path (`lstmcli train CONFIG
-    --json` as a subprocess, throughput read from its history.csv) and, when torch is importable,
-    through benchsuite/torch_lstm.py right beside it, the two alternating which goes first, so the
-    noise of a shared machine falls on both. A run's throughput is the median over its epochs
-    after the first (which includes tracing); a workload's is the median over the repeats, and the
-    lstmcli/PyTorch ratio is the median of the per-repeat ratios.
+    --json --set train.kernel=fast|stock` as subprocesses, throughput read from history.csv) and,
+    when torch is importable, through benchsuite/torch_lstm.py right beside them, the order
+    rotating every repeat, so the noise of a shared machine falls on all of them. A run's
+    throughput is the median over its epochs after the first (which includes tracing); a
+    workload's is the median over the repeats, and a ratio is the median of the per-repeat ratios.
     """
     configs = {w.name: write_config(w, tmp) for w in ws}
-    runs: dict[str, dict[str, list[dict[str, Any]]]] = {w.name: {"lstmcli": [], "torch": []} for w in ws}
+    runs: dict[str, dict[str, list[dict[str, Any]]]] = {w.name: {s: [] for s in SIDES} for w in ws}
     for r in range(repeats):
         for w in ws:
-            torch_first = r % 2 == 1
-            who = "lstmcli + torch" if with_torch else "lstmcli"
+            who = " + ".join(KERNELS) + (" + torch" if with_torch else "")
             log(f"[training] repeat {r + 1}/{repeats}: {w.name} ({w.shape}) {who}")
-            lc, t = one_repeat(configs[w.name], tmp / f"run-{w.name}", with_torch, torch_first)
-            runs[w.name]["lstmcli"].append(lc)
-            if t is not None:
-                runs[w.name]["torch"].append(t)
+            for side_name, sample in one_repeat(
+                configs[w.name], tmp / f"run-{w.name}", with_torch, r
+            ).items():
+                runs[w.name][side_name].append(sample)
         peak.measure(tries=3)
-    return {"workloads": [summarise(w, runs[w.name], peak) for w in ws]}
+    return {"kernels": list(KERNELS), "workloads": [summarise(w, runs[w.name], peak) for w in ws]}
 
 
 def summarise(w: Workload, runs: dict[str, list[dict[str, Any]]], peak: MatmulPeak) -> dict[str, Any]:
@@ -122,16 +130,27 @@ def summarise(w: Workload, runs: dict[str, list[dict[str, Any]]], peak: MatmulPe
         "steps_per_epoch": w.steps,
         "epochs": w.epochs,
         "train_flops_per_token": flops,
-        "lstmcli": side(runs["lstmcli"], w, flops, peak),
+        "lstmcli": {kernel: side(runs[kernel], w, flops, peak) for kernel in KERNELS},
     }
+    out["ratio_fast_over_stock"] = ratio(runs["fast"], runs["stock"])
     if runs["torch"]:
         out["torch"] = side(runs["torch"], w, flops, peak)
-        pairs = list(zip(runs["lstmcli"], runs["torch"], strict=True))
-        ratios = [a["tokens_per_second"] / b["tokens_per_second"] for a, b in pairs]
-        out["ratio_lstmcli_over_torch"] = round(median(ratios), 3)
-        quiet, n = quiet_ratio(pairs, "tokens_per_second")
-        out["quiet_ratio_lstmcli_over_torch"] = {"ratio": quiet, "pairs": n, "max_other_cores": QUIET_CORES}
+        for kernel in KERNELS:
+            pairs = list(zip(runs[kernel], runs["torch"], strict=True))
+            out[f"ratio_{kernel}_over_torch"] = ratio(runs[kernel], runs["torch"])
+            quiet, n = quiet_ratio(pairs, "tokens_per_second")
+            out[f"quiet_ratio_{kernel}_over_torch"] = {
+                "ratio": quiet,
+                "pairs": n,
+                "max_other_cores": QUIET_CORES,
+            }
     return out
+
+
+def ratio(a: list[dict[str, Any]], b: list[dict[str, Any]]) -> float:
+    """The median of the per-repeat ratios a/b of tokens/s."""
+    pairs = zip(a, b, strict=True)
+    return round(median([x["tokens_per_second"] / y["tokens_per_second"] for x, y in pairs]), 3)
 
 
 def side(runs: list[dict[str, Any]], w: Workload, flops: int, peak: MatmulPeak) -> dict[str, Any]:
@@ -151,43 +170,48 @@ def side(runs: list[dict[str, Any]], w: Workload, flops: int, peak: MatmulPeak) 
 def lstmcli_table(result: dict[str, Any], peak: MatmulPeak) -> str:
     rows = []
     for w in result["workloads"]:
-        lc = w["lstmcli"]
-        rows.append(
-            [
-                w["name"],
-                f"U={w['units']} T={w['timesteps']} B={w['batch']}",
-                f"{lc['tokens_per_second']:,.0f}",
-                f"{lc['sequences_per_second']:,.1f}",
-                f"{w['train_flops_per_token'] / 1e6:.3f}",
-                f"{lc['gflops']:.1f}",
-                f"{lc['percent_of_peak']:.1f}",
-                f"{100 * lc['spread']:.0f}%",
-                f"{lc['other_cores']:.2f}",
-            ]
-        )
-    n = len(result["workloads"][0]["lstmcli"]["runs"])
-    title = f"1. Training throughput, lstmcli train (median of {n}; matmul peak {peak.best:.1f} GFLOP/s)"
-    headers = ["workload", "shape", "tokens/s", "seqs/s", "MFLOP/tok", "GFLOP/s", "% peak", "spread", "noise"]
-    return "\n".join([table(title, headers, rows), NOTES, wrap_note(FLOP_COUNT)])
+        for kernel in result["kernels"]:
+            lc = w["lstmcli"][kernel]
+            rows.append(
+                [
+                    f"{w['name']} {kernel}",
+                    f"U={w['units']} T={w['timesteps']} B={w['batch']}",
+                    f"{lc['tokens_per_second']:,.0f}",
+                    f"{lc['sequences_per_second']:,.1f}",
+                    f"{w['train_flops_per_token'] / 1e6:.3f}",
+                    f"{lc['gflops']:.1f}",
+                    f"{lc['percent_of_peak']:.1f}",
+                    f"{100 * lc['spread']:.0f}%",
+                    f"{lc['other_cores']:.2f}",
+                    f"{w['ratio_fast_over_stock']:.2f}x" if kernel == "fast" else "",
+                ]
+            )
+    n = len(result["workloads"][0]["lstmcli"]["fast"]["runs"])
+    title = (
+        f"1. Training throughput, lstmcli train --set train.kernel=fast|stock (median of {n}; "
+        f"matmul peak {peak.best:.1f} GFLOP/s)"
+    )
+    headers = ["workload kernel", "shape", "tokens/s", "seqs/s", "MFLOP/tok", "GFLOP/s", "% peak", "spread"]
+    return "\n".join([table(title, [*headers, "noise", "fast/stock"], rows), NOTES, wrap_note(FLOP_COUNT)])
 
 
 def torch_table(result: dict[str, Any]) -> str:
     rows, cut = [], 0
     for w in result["workloads"]:
-        lc, t = w["lstmcli"], w["torch"]
+        t = w["torch"]
         truncated = sum(r["truncated"] for r in t["runs"])
         cut += truncated
         rows.append(
             [
                 w["name"],
-                f"{lc['tokens_per_second']:,.0f}",
+                *(f"{w['lstmcli'][kernel]['tokens_per_second']:,.0f}" for kernel in result["kernels"]),
                 f"{t['tokens_per_second']:,.0f}",
                 f"{t['gflops']:.1f}",
                 f"{t['percent_of_peak']:.1f}",
                 f"{100 * t['spread']:.0f}%" + (f" ({truncated} cut)" if truncated else ""),
                 f"{t['other_cores']:.2f}",
-                f"{w['ratio_lstmcli_over_torch']:.2f}x",
-                quiet_cell(w["quiet_ratio_lstmcli_over_torch"]),
+                *(f"{w[f'ratio_{kernel}_over_torch']:.2f}x" for kernel in result["kernels"]),
+                *(quiet_cell(w[f"quiet_ratio_{kernel}_over_torch"]) for kernel in result["kernels"]),
             ]
         )
     threads = result["workloads"][0]["torch"]["runs"][0]["threads"]
@@ -195,11 +219,22 @@ def torch_table(result: dict[str, Any]) -> str:
         f"2. lstmcli vs PyTorch nn.LSTM, interleaved (torch threads: {threads}; "
         "ratio: median of the per-repeat ratios)"
     )
-    headers = ["workload", "lstmcli tok/s", "torch tok/s", "GFLOP/s", "% peak", "spread", "noise"]
-    text = table(title, [*headers, "lstmcli/torch", "quiet pairs"], rows)
+    kernels = result["kernels"]
+    headers = [
+        "workload",
+        *(f"{kernel} tok/s" for kernel in kernels),
+        "torch tok/s",
+        "GFLOP/s",
+        "% peak",
+        "spread",
+        "noise",
+        *(f"{kernel}/torch" for kernel in kernels),
+        *(f"quiet {kernel}" for kernel in kernels),
+    ]
+    text = table(title, headers, rows)
     text += (
-        f"\n  quiet pairs: the ratio over the repeats where both runs had noise < {QUIET_CORES} cores "
-        "(how many).\n  Trust it over the plain median: torch's 2 threads stall when another process "
+        f"\n  quiet: the ratio over the repeats where both runs had noise < {QUIET_CORES} cores "
+        "(how many pairs).\n  Trust it over the plain median: torch's 2 threads stall when another process "
         "holds a core."
     )
     if cut:
