@@ -114,7 +114,7 @@ def gather_rows(kernel: Any, ids_tm: Any) -> Any:
     """one_hot(ids) @ kernel as a row gather, with a dense (deterministic) gradient for the kernel."""
     import tensorflow as tf
 
-    @tf.custom_gradient
+    @tf.custom_gradient  # type: ignore[untyped-decorator]
     def gather(kernel: Any) -> Any:
         def grad(dy: Any) -> Any:
             flat = tf.reshape(dy, [-1, tf.shape(kernel)[1]])
@@ -161,7 +161,7 @@ def _recurrence(chains: int, unroll: bool, xla: bool) -> Callable[[Any, Any], An
         forward_all = tf.function(forward_all, jit_compile=True, autograph=False)
         backward_all = tf.function(backward_all, jit_compile=True, autograph=False)
 
-    @tf.custom_gradient
+    @tf.custom_gradient  # type: ignore[untyped-decorator]
     def seq(xwb: Any, recurrent: Any) -> Any:
         # stop_gradient: autodiff must not see inside (it would make the compiled function output
         # its intermediates for a gradient of its own); the gradient is `grad` below.
@@ -172,7 +172,7 @@ def _recurrence(chains: int, unroll: bool, xla: bool) -> Callable[[Any, Any], An
 
         return saved[0], grad
 
-    return seq
+    return seq  # type: ignore[no-any-return]
 
 
 def _join(parts: list[Any]) -> Any:
@@ -189,7 +189,8 @@ def _split(x: Any, chains: int) -> list[Any]:
     b = tf.shape(x)[1]
     size = -(-b // chains)  # ceil: the last chain takes the rest
     sizes = [tf.minimum(size, tf.maximum(b - k * size, 0)) for k in range(chains)]
-    return tf.split(x, tf.stack(sizes), axis=1, num=chains)
+    parts: list[Any] = tf.split(x, tf.stack(sizes), axis=1, num=chains)
+    return parts
 
 
 def _forward(xw: Any, recurrent: Any, unroll: bool, in_step: bool) -> dict[str, Any]:
