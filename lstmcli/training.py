@@ -346,7 +346,11 @@ class _Steps:
         # no collective operation waits for a worker that has left.
         def on_strategy(fn: Any) -> Any:
             if strategy is None:
-                return tf.function(lambda batch, stop: fn(*batch, stop), reduce_retracing=True)
+                return tf.function(
+                    lambda batch, stop: fn(*batch, stop),
+                    reduce_retracing=True,
+                    jit_compile=cfg.train.jit_compile,
+                )
 
             def step(batch: Any, stop: Any) -> Any:
                 out = strategy.run(fn, args=(*batch, stop))
@@ -370,8 +374,7 @@ def resolve_kernel(cfg: Config) -> str:
         return kernel
     import tensorflow as tf
 
-    # The fast kernel (lstmcli.kernels) lands next; until then auto is the stock layer everywhere.
-    return "stock" if tf.config.list_logical_devices("GPU") else "stock"
+    return "stock" if tf.config.list_logical_devices("GPU") else "fast"
 
 
 def train(
