@@ -15,7 +15,7 @@ import re
 from array import array
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -166,8 +166,7 @@ def training_data(cfg: Config) -> TrainingData:
     every = windows.window_tokens(tr).astype(np.int32)
     out = TrainingData(every[:, :-1], every[:, 1:])
     if windows.val_blocks.size:
-        lo, hi = windows.ranges("val")
-        val = windows.window_tokens(_window_ids(lo, hi)).astype(np.int32)
+        val = windows.window_tokens(windows.eval_index("val")).astype(np.int32)
         out.val_inputs, out.val_targets = val[:, :-1], val[:, 1:]
     return out
 
@@ -577,6 +576,8 @@ class Windows:
     train_blocks: np.ndarray  # int64 block ids, in the seeded order
     val_blocks: np.ndarray  # int64 block ids, in the seeded order (empty: no validation)
     source: str
+    test_blocks: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # train.test_split
+    eval_every: int = 1  # validation and test take every eval_every-th window (train.eval_stride)
 
     @property
     def count(self) -> int:
@@ -603,14 +604,18 @@ class Windows:
         return self.window_tokens(np.array([i]))[0]
 
     def ranges(self, part: str) -> tuple[np.ndarray, np.ndarray]:
-        """[lo, hi) window ranges of the training or validation blocks, in their seeded order;
-        training ranges are trimmed by `gap` next to validation blocks; empty ranges dropped."""
-        blocks = self.train_blocks if part == "train" else self.val_blocks
+        """[lo, hi) window ranges of the training, validation or test blocks, in their seeded
+        order; training ranges are trimmed by `gap` next to held-out blocks; empty ranges dropped."""
+        blocks = {"train": self.train_blocks, "val": self.val_blocks, "test": self.test_blocks}[part]
         lo = blocks * self.block
         hi = np.minimum(lo + self.block, self.count)
-        if part == "train" and self.val_blocks.size and self.gap:
+        # Training gives up its windows next to validation or test blocks, and validation its
+        # windows next to test blocks: the test split shares no token with either.
+        away = {"train": (self.val_blocks, self.test_blocks), "val": (self.test_blocks,), "test": ()}[part]
+        if self.gap and any(a.size for a in away):
             held = np.zeros(self.n_blocks + 2, bool)
-            held[self.val_blocks + 1] = True  # shifted by one: block -1 and n_blocks are False
+            for a in away:
+                held[a + 1] = True  # shifted by one: block -1 and n_blocks are False
             lo = lo + np.where(held[blocks], self.gap, 0)  # block b - 1 is held out
             hi = hi - np.where(held[blocks + 2], self.gap, 0)  # block b + 1 is held out
         keep = hi > lo
@@ -619,6 +624,19 @@ class Windows:
     def size(self, part: str) -> int:
         lo, hi = self.ranges(part)
         return int((hi - lo).sum())
+
+    def eval_ranges(self, part: str) -> tuple[np.ndarray, np.ndarray, int]:
+        """(lo, hi, every): the validation or test windows are lo, lo + every, … < hi of each
+        range, so held-out windows do not overlap by default (see train.eval_stride)."""
+        lo, hi = self.ranges(part)
+        return lo, hi, self.eval_every
+
+    def eval_index(self, part: str) -> np.ndarray:
+        """Every window index evaluated for a held-out part, in order (int64)."""
+        lo, hi, every = self.eval_ranges(part)
+        if lo.size == 0:
+            return np.zeros(0, np.int64)
+        return np.concatenate([np.arange(a, b, every, dtype=np.int64) for a, b in zip(lo, hi, strict=True)])
 
 
 def make_windows(cfg: Config, corpus: Corpus, validation_split: float | None = None) -> Windows:
@@ -657,17 +675,42 @@ def make_windows(cfg: Config, corpus: Corpus, validation_split: float | None = N
         gap = (length - 1) // stride  # windows i < j share a token when j - i <= gap
         block = max(8 * (gap + 1), -(-count // MAX_BLOCKS))
     n_blocks = -(-count // block)
-    train, val = _split_blocks(n_blocks, split, cfg.seed, inline, count, block)
-    return Windows(corpus.ids, length, stride, offsets, cum, block, gap, train, val, corpus.source)
+    test = cfg.train.test_split if validation_split is None else 0.0
+    train, val, held = _split_blocks(n_blocks, split, cfg.seed, inline, count, block, test)
+    every = 1
+    if not inline:
+        eval_stride = cfg.train.eval_stride
+        if eval_stride is None:  # non-overlapping: the first window at least sequence_length on
+            every = -(-cfg.sequence_length // stride)
+        elif eval_stride % stride:
+            raise UsageError(
+                f"train.eval_stride: expected a multiple of data.stride ({stride}), got {eval_stride}"
+            )
+        else:
+            every = eval_stride // stride
+    return Windows(
+        corpus.ids, length, stride, offsets, cum, block, gap, train, val, corpus.source, held, every
+    )
 
 
 def _split_blocks(
-    n_blocks: int, split: float, seed: int, inline: bool, count: int, block: int
-) -> tuple[np.ndarray, np.ndarray]:
-    if split <= 0:
-        return np.arange(n_blocks, dtype=np.int64), np.zeros(0, np.int64)
-    n_val = int(round(n_blocks * split))
-    if n_val < 1 or n_val >= n_blocks:
+    n_blocks: int, split: float, seed: int, inline: bool, count: int, block: int, test: float = 0.0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(train, validation, test) block ids. The seeded permutation gives validation its first
+    blocks and test the next ones, so a test split leaves validation as it was without one."""
+    none = np.zeros(0, np.int64)
+    if split <= 0 and test <= 0:
+        return np.arange(n_blocks, dtype=np.int64), none, none
+    n_val = int(round(n_blocks * split)) if split > 0 else 0
+    n_test = int(round(n_blocks * test)) if test > 0 else 0
+    if test > 0 and (n_test < 1 or n_val + n_test >= n_blocks):
+        what = "sequence" if inline else "block of windows"
+        raise UsageError(
+            f"train.test_split: expected a split leaving at least one {what} on each side, got "
+            f"{test} of {n_blocks} {what.split()[0]}s"
+            + ("" if inline else f" ({count} windows, {block} a block)")
+        )
+    if split > 0 and (n_val < 1 or n_val >= n_blocks):
         if inline:
             raise UsageError(
                 f"train.validation_split: expected a split leaving at least one sequence on each "
@@ -678,7 +721,7 @@ def _split_blocks(
             f"each side, got {split} of {n_blocks} blocks ({count} windows, {block} a block)"
         )
     order = np.random.default_rng(seed).permutation(n_blocks).astype(np.int64)
-    return order[n_val:], order[:n_val]
+    return order[n_val + n_test :], order[:n_val], order[n_val : n_val + n_test]
 
 
 def load_windows(cfg: Config) -> tuple[Config, Windows]:

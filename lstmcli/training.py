@@ -582,6 +582,10 @@ def _finish(model: Any, run_dir: Path, state: State, prep: Prepared, kernel: str
     elif not keep_best:
         runs.write_with(run_dir / runs.MODEL, lambda p: model.save(p), suffix=".keras")
     runs.write_history(run_dir / runs.HISTORY, state.history)
+    if prep.windows.test_blocks.size:  # train.test_split: the kept model on windows never seen
+        from lstmcli import evaluation
+
+        metrics.update(evaluation.test_metrics(run_dir, cfg, prep.windows))
     runs.write_json(run_dir / runs.METRICS, metrics)
     last = state.history[-1] if state.history else {}
     runs.write_json(

@@ -450,7 +450,8 @@ def test_pipeline_over_a_file(monkeypatch, tmp_path) -> None:
     cfg, w = data.load_windows(cfg)
     d = pipeline.Datasets(cfg, w)
     n_train = w.size("train")
-    assert d.steps == -(-n_train // 16) and d.val_steps == -(-w.size("val") // 16)
+    n_val = w.eval_index("val").size  # held-out windows do not overlap (issue 14)
+    assert d.steps == -(-n_train // 16) and d.val_steps == -(-n_val // 16)
     assert d.tokens_per_epoch == n_train * 7
     lo, hi = w.ranges("train")
     train_windows = {tuple(w.window(i).tolist()) for a, b in zip(lo, hi, strict=True) for i in range(a, b)}
@@ -468,7 +469,9 @@ def test_pipeline_over_a_file(monkeypatch, tmp_path) -> None:
     for ya, yb in zip(a, b, strict=True):
         np.testing.assert_array_equal(ya, yb)
     vals = [y.numpy() for _, y in d.val.take(d.val_steps)]
-    assert sum(len(v) for v in vals) == w.size("val")
+    assert sum(len(v) for v in vals) == n_val
+    want = w.window_tokens(w.eval_index("val"))[:, 1:]
+    np.testing.assert_array_equal(np.concatenate(vals), want)
 
 
 def test_train_on_a_text_file_records_the_vocabulary(runner, tmp_path) -> None:
