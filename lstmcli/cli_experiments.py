@@ -65,4 +65,109 @@ def evaluate(
         raise RequirementError("\n".join(failed))
 
 
-_ = releases_run_locks  # used by the sweep command below
+@app.command(
+    epilog="Examples: [bold]lstmcli sweep configs/text.yaml --set model.units=16,32 "
+    "--set train.learning_rate=0.01,0.003[/] · "
+    "[bold]lstmcli sweep configs/text.yaml --search space.yaml --trials 20[/] · "
+    "[bold]lstmcli sweep --resume sweeps/text-20260101-120000[/]",
+)
+@handles_errors
+@releases_run_locks
+def sweep(
+    config: Annotated[Path | None, typer.Argument(help="YAML config file.", show_default=False)] = None,
+    sets: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set",
+            metavar="KEY.PATH=V1,V2,…",
+            help="A grid axis (several values, comma-separated) or a fixed override (one value).",
+        ),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="Sweep folder \\[default: sweeps/<config-stem>-<time>]."),
+    ] = None,
+    objective: Annotated[
+        str | None,
+        typer.Option(
+            "--objective",
+            metavar="METRIC:min|max",
+            help="What the best point minimises or maximises \\[default: val_loss:min, else loss:min].",
+        ),
+    ] = None,
+    search: Annotated[
+        Path | None,
+        typer.Option(
+            "--search",
+            help="Sample with Optuna (seeded TPE, median pruning per epoch) over a space file: "
+            "KEY: {low, high, log} or {choices: [...]} (needs lstmcli\\[search]).",
+        ),
+    ] = None,
+    trials: Annotated[int, typer.Option("--trials", help="Trials of a --search.")] = 0,
+    seed: Annotated[
+        int | None, typer.Option("--seed", help="Seed of the search's sampler \\[default: the config's].")
+    ] = None,
+    resume: Annotated[
+        Path | None,
+        typer.Option(
+            "--resume", help="Finish an interrupted sweep: done points are kept, a half-trained one resumed."
+        ),
+    ] = None,
+    require: Require = None,
+    json_out: Json = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only results and errors.")] = False,
+) -> None:
+    """Train a grid or a search of configs: one run directory per point, sweep.json with every
+    point, its status and metrics, and the best one. `lstmcli runs DIR` lists the points.
+    """
+    from lstmcli import gates
+    from lstmcli import sweep as sweep_mod
+    from lstmcli.cli import _state
+    from lstmcli.errors import Interrupted, RequirementError, UsageError
+    from lstmcli.render import emit_json, stderr_console
+    from lstmcli.reports import sweep_table
+
+    if resume is not None:
+        if config is not None or sets or out is not None or search is not None:
+            raise UsageError(
+                "--resume SWEEP_DIR takes the sweep's own plan: give no CONFIG, --set, --out or --search"
+            )
+        plan = sweep_mod.load_plan(resume)
+    elif config is None:
+        raise UsageError("expected a CONFIG file (or --resume SWEEP_DIR), got neither")
+    else:
+        plan = sweep_mod.plan(
+            config, list(sets or []), out, objective, list(require or []), search, trials, seed
+        )
+    reqs = [gates.parse(r) for r in plan.requires]
+    quiet = quiet or _state["quiet"]
+    err = stderr_console()
+    progress_for = None
+    if err.is_terminal and not quiet and not json_out:
+        from lstmcli.render import TrainProgress
+
+        def progress_for(point: sweep_mod.Point) -> TrainProgress:
+            err.print(f"[bold]{point.name}[/]", highlight=False)
+            return TrainProgress(err)
+
+    try:
+        sweep_mod.run(plan, progress_for)
+    except Interrupted as e:
+        raise Interrupted(
+            f"{e.message.split(';')[0]}; the sweep's checkpoint is saved. "
+            f"Resume with: lstmcli sweep --resume {plan.out}"
+        ) from None
+    result = sweep_mod.summary(plan)
+    best = result["best"]
+    if json_out:
+        emit_json(result)
+    else:
+        _print([sweep_table(result)])
+        if not quiet:
+            err.print(f"sweep folder: {plan.out}", highlight=False, soft_wrap=True)
+    if reqs:
+        if best is None:
+            raise RequirementError(f"no point of {plan.out} finished: requirements cannot be met")
+        failed = gates.unmet(reqs, best["metrics"])
+        if failed:
+            raise RequirementError("\n".join(f"best point {best['name']}: {f}" for f in failed))

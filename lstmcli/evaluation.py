@@ -9,8 +9,10 @@ the NumPy engine starts in ~0.1 s, so `evaluate --require` gates in CI cost what
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -68,10 +70,44 @@ def cross_entropy(probs: np.ndarray, targets: np.ndarray) -> tuple[float, float]
     return float(loss), float(correct)
 
 
+@contextlib.contextmanager
+def one_blas_thread() -> Iterator[None]:
+    """Run NumPy's OpenBLAS on one thread for the duration.
+
+    The NumPy engine multiplies small matrices once per timestep ((256, units) by (units,
+    4 units)); OpenBLAS's threads cost more than they save there. Measured on the 2-core
+    machine shared with other jobs, 17,487 windows of 64 steps, 64 units: 7.97 s with two
+    OpenBLAS threads, 1.70 s with one (46 s vs 2.3 s under heavier load). NumPy's wheels bundle
+    scipy-openblas, whose thread count is set through ctypes; any other BLAS is left alone.
+    """
+    lib: Any = None
+    before = 1
+    try:
+        import ctypes
+
+        found = sorted((Path(np.__file__).parent.parent / "numpy.libs").glob("libscipy_openblas*.so"))
+        if found:
+            lib = ctypes.CDLL(str(found[0]))
+            before = int(lib.scipy_openblas_get_num_threads64_())
+            lib.scipy_openblas_set_num_threads64_(1)
+    except (OSError, AttributeError):
+        lib = None
+    try:
+        yield
+    finally:
+        if lib is not None:
+            lib.scipy_openblas_set_num_threads64_(before)
+
+
 def measure(
     spec: Any, windows: Windows, index: np.ndarray, vocab_size: int, batch: int = 256
 ) -> dict[str, float]:
     """Evaluate a model spec (lstmcli.kerasfile) on the given windows, in batches."""
+    with one_blas_thread():
+        return _measure(spec, windows, index, vocab_size, batch)
+
+
+def _measure(spec: Any, windows: Windows, index: np.ndarray, vocab_size: int, batch: int) -> dict[str, float]:
     from lstmcli.cell import forward
 
     stack = spec.stack()
