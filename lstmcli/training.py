@@ -52,6 +52,10 @@ def prepare(cfg: Config) -> Prepared:
     """Read and check the data and the distribution setup first: bad input fails before
     anything is written or trained."""
     cfg, windows = load_windows(cfg)
+    if cfg.train.tensorboard:
+        from lstmcli import tensorboard_log
+
+        tensorboard_log.require()
     strategy = None
     if cfg.train.distribute != "none":
         backend.configure_devices(cfg)  # before any TensorFlow op
@@ -408,6 +412,10 @@ def train(
             # model.keras is the best model so far: keep it as such while training goes on.
             shutil.copyfile(run_dir / runs.MODEL, run_dir / BEST)
     backend.keras()
+    if cfg.train.tensorboard and chief:  # one event per completed epoch, also across resumes
+        from lstmcli import tensorboard_log
+
+        hear.append(tensorboard_log.Writer(run_dir, state.epoch))
     # Seeds again on resume too: the data order comes from the skip below, not from RNG state.
     backend.set_seed(cfg.seed)
     pipe = _pipeline(cfg, prep.windows)
