@@ -171,3 +171,50 @@ def sweep(
         failed = gates.unmet(reqs, best["metrics"])
         if failed:
             raise RequirementError("\n".join(f"best point {best['name']}: {f}" for f in failed))
+
+
+@app.command(
+    epilog="Examples: [bold]lstmcli export runs/hello --format onnx --out hello.onnx --verify[/] · "
+    "[bold]lstmcli export runs/hello --format saved_model --out hello_savedmodel[/]",
+)
+@handles_errors
+def export(
+    run_dir: Annotated[Path, typer.Argument(help="A trained run directory.", show_default=False)],
+    fmt: Annotated[
+        str,
+        typer.Option("--format", "-f", help="saved_model, onnx (needs lstmcli\\[export]) or tflite."),
+    ],
+    out: Annotated[Path, typer.Option("--out", "-o", help="The file (or SavedModel folder) to write.")],
+    verify: Annotated[
+        bool,
+        typer.Option(
+            "--verify",
+            help="Run the exported model in its own runtime on the run's sequences and compare with "
+            "the NumPy engine; exit 1 above 1e-5.",
+        ),
+    ] = False,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing export at --out.")] = False,
+    json_out: Json = False,
+) -> None:
+    """Export a run's model through Keras's Model.export: a TensorFlow SavedModel, ONNX or TFLite.
+
+    The input is one-hot (batch, time, vocab) float32, the output next-token probabilities
+    (batch, time, vocab); time is variable where the format allows it.
+    """
+    from lstmcli import export as export_mod
+    from lstmcli.errors import LstmcliError
+    from lstmcli.render import emit_json
+    from lstmcli.reports import export_table
+
+    export_mod.check_format(fmt)  # before TensorFlow loads
+    result = export_mod.export(run_dir, fmt, out, verify=verify, force=force)
+    if json_out:
+        emit_json(result)
+    else:
+        _print([export_table(result)])
+    v = result["verify"]
+    if v is not None and not v["ok"]:
+        raise LstmcliError(
+            f"verify: {fmt} and the NumPy engine differ by {v['max_abs_diff']:.3e}, "
+            f"above {v['tolerance']:.0e}"
+        )
