@@ -16,7 +16,7 @@ def schedule_of(cfg: Config) -> LRSchedule:
     from lstmcli.config import LRSchedule
 
     s = cfg.train.lr_schedule
-    return LRSchedule(name=s) if isinstance(s, str) else s
+    return LRSchedule.model_validate({"name": s}) if isinstance(s, str) else s
 
 
 def learning_rate(cfg: Config, steps_per_epoch: int) -> Any:

@@ -171,14 +171,19 @@ def read_space(path: Path) -> dict[str, dict[str, Any]]:
                 )
         else:
             lo, hi = spec.get("low"), spec.get("high")
-            if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in (lo, hi)):
+            if not (_number(lo) and _number(hi)):
                 raise UsageError(f"{where}: expected numbers low and high, got low {lo!r}, high {hi!r}")
+            assert isinstance(lo, int | float) and isinstance(hi, int | float)  # for mypy
             if lo > hi:
                 raise UsageError(f"{where}: expected low <= high, got low {lo}, high {hi}")
             if spec.get("log") and lo <= 0:
                 raise UsageError(f"{where}: expected low > 0 with log: true, got {lo}")
         space[str(key)] = spec
     return space
+
+
+def _number(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)
 
 
 def _space_corners(space: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
@@ -411,10 +416,12 @@ def _search(p: Plan, progress_for: Callable[[Point], Any] | None) -> None:
             "--search needs Optuna: pip install 'lstmcli[search]' (grids need nothing more)"
         ) from None
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    assert p.space is not None
+    if p.space is None:  # a programming error: search plans always carry their space
+        raise RuntimeError("a search sweep without a space")
     dists = {k: _distribution(optuna, spec) for k, spec in p.space.items()}
-    direction = "minimize" if p.objective.mode == "min" else "maximize"
-    study = optuna.create_study(direction=direction, pruner=make_pruner(optuna))
+    study = optuna.create_study(
+        direction="minimize" if p.objective.mode == "min" else "maximize", pruner=make_pruner(optuna)
+    )
     pending: Point | None = None
     for point in p.points:  # what an interrupted search had done
         if point.status in DONE:

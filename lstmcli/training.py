@@ -610,7 +610,7 @@ def _finish(model: Any, run_dir: Path, state: State, prep: Prepared, kernel: str
     if prep.windows.test_blocks.size:  # train.test_split: the kept model on windows never seen
         from lstmcli import evaluation
 
-        metrics.update(evaluation.test_metrics(run_dir, cfg, prep.windows))
+        metrics.update(evaluation.test_metrics(run_dir, cfg, prep.windows))  # type: ignore[arg-type]
     runs.write_json(run_dir / runs.METRICS, metrics)
     last = state.history[-1] if state.history else {}
     runs.write_json(
