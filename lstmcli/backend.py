@@ -128,7 +128,11 @@ def _set_forget_bias(model: Any, cfg: Config) -> None:
             layer.cell.bias.assign(bias)
 
 
-def make_optimizer(cfg: Config) -> Any:
+def make_optimizer(cfg: Config, steps_per_epoch: int = 1) -> Any:
+    """The optimizer with train.clipnorm and train.lr_schedule (lstmcli.schedules; a schedule's
+    default lengths come from `steps_per_epoch`)."""
+    from lstmcli import schedules
+
     k = keras()
     cls = {
         "adam": k.optimizers.Adam,
@@ -137,13 +141,14 @@ def make_optimizer(cfg: Config) -> Any:
         "rmsprop": k.optimizers.RMSprop,
         "adagrad": k.optimizers.Adagrad,
     }[cfg.train.optimizer]
-    return cls(learning_rate=cfg.train.learning_rate, clipnorm=cfg.train.clipnorm)
+    clip = {"clipnorm": cfg.train.clipnorm} if cfg.train.clipnorm else {}
+    return cls(learning_rate=schedules.learning_rate(cfg, steps_per_epoch), **clip)
 
 
-def compile_model(model: Any, cfg: Config) -> None:
+def compile_model(model: Any, cfg: Config, steps_per_epoch: int = 1) -> None:
     k = keras()
     model.compile(
-        optimizer=make_optimizer(cfg),
+        optimizer=make_optimizer(cfg, steps_per_epoch),
         loss=k.losses.SparseCategoricalCrossentropy(),
         metrics=[k.metrics.SparseCategoricalAccuracy(name="accuracy")],
     )

@@ -21,9 +21,10 @@ from typing import Any
 import numpy as np
 
 from lstmcli.config import Config, VocabOptions, kind_of
-from lstmcli.data import Vocab, _open_data, _unknown_error, build_vocab, vocab_of
 from lstmcli.errors import UsageError
+from lstmcli.sources import open_data
 from lstmcli.tokens import tokenize
+from lstmcli.vocab import Vocab, build_vocab, unknown_error, vocab_of
 
 PAD = -1
 """The id of a padding step: `tf.one_hot(-1)` is all zeros, masked by the model's Masking layer."""
@@ -47,6 +48,11 @@ class Examples:
     def count(self) -> int:
         return int(self.labels.size)
 
+    def size(self, part: str) -> int:
+        """Examples in the training, validation or (never, for a classifier) test part: the
+        `Windows.size` of a next-token run."""
+        return int({"train": self.train.size, "val": self.val.size}.get(part, 0))
+
     def example(self, i: int) -> np.ndarray:
         """The ids of example i without its padding."""
         return self.ids[i, : int(self.lengths[i])].astype(np.int32)
@@ -55,7 +61,7 @@ class Examples:
 def _lines(path: Path) -> Iterator[tuple[int, Any]]:
     """(line number, parsed JSON) of each non-blank line."""
     seen = False
-    with _open_data(path, KEY) as f:
+    with open_data(path, KEY) as f:
         offset = 0
         for n, raw in enumerate(f, 1):
             try:
@@ -202,7 +208,7 @@ def _ids(cfg: Config, vocab: Vocab, toks: list[str], where: str) -> np.ndarray:
         i = index.get(t)
         if i is None:
             if unknown == "error":
-                raise _unknown_error(f"{where}: position {pos}", vocab, t)
+                raise unknown_error(f"{where}: position {pos}", vocab, t)
             if unknown == "skip":
                 continue
             i = index[unknown]
@@ -308,7 +314,7 @@ class LabelResult:
 def predict_texts(t: Any, eng: Any, texts: list[str], top_k: int = 3) -> LabelResult:
     """Label probabilities of each text (`predict` on a classifier run): the text is read as the
     training data was (tokens, data.unknown, data.truncate), then run unpadded."""
-    from lstmcli.data import encode_texts
+    from lstmcli.vocab import encode_texts
 
     cfg = t.cfg
     assert isinstance(cfg.labels, list)

@@ -233,6 +233,10 @@ def train(
     available = ["loss", "accuracy"]
     if cfg.train.validation_split > 0:
         available += ["val_loss", "val_accuracy"]
+    if cfg.train.test_split > 0:
+        from lstmcli.evaluation import METRICS as test_metrics
+
+        available += list(test_metrics)
     if cfg.task != "classify":  # a classifier's per-label names are known once its labels are
         gates.check_names(reqs, available)
     if plot is not None:
@@ -640,6 +644,10 @@ def compare(
         emit_json(result)
     else:
         _print(compare_tables(result, all_keys))
+
+
+# evaluate, sweep and export live in their own module (registered on `app` when imported).
+from lstmcli import cli_experiments  # noqa: E402,F401
 
 
 def main() -> None:

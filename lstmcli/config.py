@@ -169,15 +169,98 @@ class EarlyStoppingConfig(_Strict):
     )
 
 
+SCHEDULES = ("constant", "cosine", "exponential", "step")
+
+
+class LRSchedule(_Strict):
+    """A learning-rate schedule with its parameters (lstmcli.schedules maps it onto
+    keras.optimizers.schedules); defaults are filled in from the run's length when training starts."""
+
+    name: Literal["constant", "cosine", "exponential", "step"] = Field(description="The schedule.")
+    warmup_steps: int = Field(0, ge=0, description="cosine: steps of linear warmup from 0 to learning_rate.")
+    decay_steps: int | None = Field(
+        None,
+        ge=1,
+        description="Steps of decay: cosine, the whole run after warmup; exponential, one epoch; "
+        "step, a third of the run (default).",
+    )
+    decay_rate: float | None = Field(
+        None, gt=0.0, lt=1.0, description="exponential (0.96) and step (0.1): the factor per decay_steps."
+    )
+    alpha: float = Field(
+        0.0, ge=0.0, le=1.0, description="cosine: the final rate, as a share of learning_rate."
+    )
+
+    @model_validator(mode="after")
+    def _fits(self) -> LRSchedule:
+        if self.warmup_steps and self.name != "cosine":
+            raise ValueError(
+                f"warmup_steps: expected 0 for {self.name} (only cosine warms up), got {self.warmup_steps}"
+            )
+        if self.decay_rate is not None and self.name not in ("exponential", "step"):
+            raise ValueError(f"decay_rate: expected none for {self.name} (exponential and step only)")
+        if self.name != "cosine" and self.alpha:
+            raise ValueError(f"alpha: expected 0 for {self.name} (cosine only), got {self.alpha}")
+        return self
+
+
+def _schedule_kind(value: Any) -> str | None:
+    if isinstance(value, dict | LRSchedule):
+        return "mapping"
+    if isinstance(value, str):
+        return "name"
+    return None
+
+
+LRScheduleSpec = Annotated[
+    Annotated[Literal["constant", "cosine", "exponential", "step"], Tag("name")]
+    | Annotated[LRSchedule, Tag("mapping")],
+    Discriminator(
+        _schedule_kind,
+        custom_error_type="schedule_kind",
+        custom_error_message="expected a schedule name (constant, cosine, exponential, step) "
+        "or a mapping {name: ..., warmup_steps: ...}",
+    ),
+]
+
+
 class TrainConfig(_Strict):
     """Optimisation settings."""
 
     epochs: int = Field(100, ge=1, le=1_000_000, description="Passes over the training data.")
     batch_size: int = Field(32, ge=1, description="Sequences per step (the global batch).")
     learning_rate: float = Field(0.01, gt=0.0, le=10.0, description="Optimizer learning rate.")
+    clipnorm: float | None = Field(
+        None, gt=0.0, description="Clip each gradient to this L2 norm (Keras's clipnorm); null: no clipping."
+    )
+    lr_schedule: LRScheduleSpec = Field(
+        "constant",
+        description="Learning-rate schedule: constant, cosine, exponential, step, or a mapping "
+        "{name: cosine, warmup_steps: 100, decay_steps: ..., decay_rate: ..., alpha: ...}.",
+    )
     optimizer: Literal["adam", "adamw", "sgd", "rmsprop", "adagrad"] = Field("adam", description="Optimizer.")
     validation_split: float = Field(
         0.0, ge=0.0, lt=1.0, description="Share of sequences held out for validation (by seed)."
+    )
+    test_split: float = Field(
+        0.0,
+        ge=0.0,
+        lt=1.0,
+        description="Share of the data held out for testing (by seed, like validation): never "
+        "trained or validated on; `lstmcli evaluate RUN` and the end of train measure it.",
+    )
+    validation_steps: int | None = Field(
+        None,
+        ge=1,
+        description="Batches of validation an epoch, the same ones every epoch. Default: every "
+        "validation window; with steps_per_epoch, a share of the validation windows matching the "
+        "share of training windows an epoch sees (at least one batch).",
+    )
+    eval_stride: int | None = Field(
+        None,
+        ge=1,
+        description="Tokens between validation and test windows over a file; default "
+        "sequence_length (every held-out token predicted once). A multiple of data.stride.",
     )
     steps_per_epoch: int | None = Field(None, ge=1, description="Cap on steps in one epoch.")
     shuffle: bool = Field(True, description="Shuffle the training sequences every epoch (by seed).")
@@ -196,9 +279,6 @@ class TrainConfig(_Strict):
         "Keras layer: cuDNN on a GPU) or auto (fast on a CPU, stock on a GPU). Same weights, same "
         "saved model either way; run.json records which ran.",
     )
-    clipnorm: float | None = Field(
-        None, gt=0.0, description="Clip each gradient to this L2 norm (Keras's clipnorm); null: no clipping."
-    )
     jit_compile: bool = Field(
         False,
         description="Compile the whole training step with XLA (one device only; with the fast "
@@ -210,6 +290,20 @@ class TrainConfig(_Strict):
         description="For mirrored: the devices to use, e.g. [GPU:0, GPU:1] (CPU:0, CPU:1 splits "
         "the CPU into logical devices); default: every visible GPU, else the CPU.",
     )
+    tensorboard: bool = Field(
+        False,
+        description="Write RUN/tensorboard/ event files, one point per epoch (needs lstmcli[tensorboard]).",
+    )
+
+    @model_validator(mode="after")
+    def _held_out(self) -> TrainConfig:
+        if self.validation_split + self.test_split >= 1.0:
+            raise _KeyedError(
+                "train.test_split",
+                "expected validation_split + test_split below 1, "
+                f"got {self.validation_split} + {self.test_split}",
+            )
+        return self
 
     @model_validator(mode="after")
     def _jit_on_one_device(self) -> TrainConfig:
@@ -337,6 +431,12 @@ class Config(_Strict):
             raise _KeyedError(
                 "data.sequences_file",
                 f"expected a JSON Lines file of {{text or tokens, label}} for task: classify, got {given}",
+            )
+        if self.train.test_split > 0:
+            raise _KeyedError(
+                "train.test_split",
+                "expected 0 for task: classify (its held-out report is on train.validation_split; "
+                f"lstmcli evaluate measures next-token runs), got {self.train.test_split}",
             )
         return self
 

@@ -67,13 +67,15 @@ class Datasets:
         self.val: Any = None
         self.val_steps: int | None = None
         if windows.val_blocks.size:
-            vlo, vhi = windows.ranges("val")
-            n_val = int((vhi - vlo).sum())
-            # Repeats too, and validation_steps is exactly one pass: every epoch sees every window.
+            vlo, vhi, every = windows.eval_ranges("val")
+            n_val = int((-(-(vhi - vlo) // every)).sum())
+            self.val_steps = validation_steps(tr, n_val, self.steps, full_epoch)
+            n_val = min(n_val, self.val_steps * tr.batch_size)
+            # Repeats too, and validation_steps is exactly one pass over the first n_val windows:
+            # every epoch validates on the same windows, so its figures compare across epochs.
             val = tf.data.Dataset.range(n_val).batch(tr.batch_size).repeat()
-            val = val.map(_in_ranges(vlo, vhi)).map(self._gather)
+            val = val.map(_in_ranges(vlo, vhi, every)).map(self._gather)
             self.val = val.prefetch(tf.data.AUTOTUNE)
-            self.val_steps = -(-n_val // tr.batch_size)
 
     def train(self, skip_batches: int = 0) -> Any:
         """A new training dataset (forever), `skip_batches` batches in.
@@ -101,6 +103,19 @@ class Datasets:
         return ds.map(self._gather).prefetch(tf.data.AUTOTUNE)
 
 
+def validation_steps(tr: Any, n_val: int, steps: int, full_epoch: int) -> int:
+    """Batches of validation an epoch: train.validation_steps, else every validation window,
+    else (with steps_per_epoch) the share of them matching the share of the training windows an
+    epoch sees, at least one batch. A 100 MB text with steps_per_epoch: 20 validates on a batch,
+    not on ten million windows."""
+    full = -(-n_val // int(tr.batch_size))
+    if tr.validation_steps:
+        return min(int(tr.validation_steps), full)
+    if tr.steps_per_epoch and steps < full_epoch:
+        return max(1, min(full, -(-full * steps // full_epoch)))
+    return full
+
+
 def ids_variable(ids: np.ndarray) -> Any:
     """The token ids as a non-trainable TensorFlow variable, without a transient copy.
 
@@ -122,16 +137,17 @@ def ids_variable(ids: np.ndarray) -> Any:
     return tf.Variable(tensor, trainable=False, name="token_ids")
 
 
-def _in_ranges(lo: np.ndarray, hi: np.ndarray) -> Any:
-    """Map j (the j-th window of the concatenated [lo, hi) ranges) to its window index."""
+def _in_ranges(lo: np.ndarray, hi: np.ndarray, every: int = 1) -> Any:
+    """Map j (the j-th window of the concatenated ranges lo, lo + every, … < hi) to its window
+    index."""
     import tensorflow as tf
 
     lo_t = tf.constant(lo, tf.int64)
-    before = tf.constant(np.concatenate([[0], np.cumsum(hi - lo)]).astype(np.int64))
+    before = tf.constant(np.concatenate([[0], np.cumsum(-(-(hi - lo) // every))]).astype(np.int64))
 
     def index(j: Any) -> Any:
         k = tf.searchsorted(before[1:], j, side="right", out_type=tf.int64)
-        return tf.gather(lo_t, k) + j - tf.gather(before, k)
+        return tf.gather(lo_t, k) + (j - tf.gather(before, k)) * every
 
     return index
 

@@ -106,7 +106,7 @@ def default_run_dir(config_path: Path, root: Path = Path("runs")) -> Path:
 # Files lstmcli writes into a run directory (and the temporary names they are written under):
 # `--force` replaces a folder holding only these, never anything else.
 RUN_FILES = frozenset(
-    {MODEL, CONFIG, HISTORY, METRICS, RUN, "checkpoint.json", "best.keras", "confusion.json"}
+    {MODEL, CONFIG, HISTORY, METRICS, RUN, "checkpoint.json", "best.keras", "confusion.json", "tensorboard"}
 )
 
 

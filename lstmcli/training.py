@@ -55,6 +55,10 @@ def prepare(cfg: Config) -> Prepared:
     """Read and check the data and the distribution setup first: bad input fails before
     anything is written or trained."""
     cfg, windows = load_windows(cfg)
+    if cfg.train.tensorboard:
+        from lstmcli import tensorboard_log
+
+        tensorboard_log.require()
     strategy = None
     if cfg.train.distribute != "none":
         distribute.configure_devices(cfg)  # before any TensorFlow op
@@ -179,6 +183,11 @@ def resume_config(run_dir: Path, sets: list[str]) -> Config:
                 f"change neither the model nor the data), got {key}"
             )
     cfg = config_mod.load(run_dir / runs.CONFIG, sets)
+    if cfg.train.learning_rate != run.config.train.learning_rate and cfg.train.lr_schedule != "constant":
+        raise UsageError(
+            f"--set train.learning_rate: {run_dir} follows train.lr_schedule "
+            f"({run.config.train.lr_schedule}), saved with its optimizer: its rate cannot change on --resume"
+        )
     if cfg.train.distribute != "multi_worker" or distribute.is_chief():
         runs.write_text(run_dir / runs.CONFIG, dump_yaml(cfg))
     return cfg
@@ -195,13 +204,19 @@ def create_run_dir(prep: Prepared, out: Path, force: bool) -> None:
     runs.make_run_dir(out, force, lambda tmp: _init_run_dir(prep, tmp))
 
 
+def steps_per_epoch(cfg: Config, windows: Windows) -> int:
+    """Steps of one epoch, as lstmcli.pipeline.Datasets counts them (before TensorFlow starts)."""
+    full = -(-windows.size("train") // cfg.train.batch_size)
+    return min(cfg.train.steps_per_epoch, full) if cfg.train.steps_per_epoch else full
+
+
 def _init_run_dir(prep: Prepared, tmp: Path) -> None:
     cfg = prep.cfg
     runs.write_text(tmp / runs.CONFIG, dump_yaml(cfg))
     backend.set_seed(cfg.seed)
     with prep.scope():
         model = backend.build_model(cfg)
-        backend.compile_model(model, cfg)
+        backend.compile_model(model, cfg, steps_per_epoch(cfg, prep.windows))
         model.optimizer.build(model.trainable_variables)  # so model.keras carries its slots
     state = State(started=datetime.now(UTC).isoformat(timespec="seconds"))
     _save_checkpoint(model, tmp, state)
@@ -246,6 +261,8 @@ RESUMABLE_KEYS = (
     "train.early_stopping.patience",
     "train.learning_rate",
     "train.kernel",
+    "train.validation_steps",
+    "train.tensorboard",
 )
 
 
@@ -406,6 +423,10 @@ def train(
             # model.keras is the best model so far: keep it as such while training goes on.
             shutil.copyfile(run_dir / runs.MODEL, run_dir / BEST)
     backend.keras()
+    if cfg.train.tensorboard and chief:  # one event per completed epoch, also across resumes
+        from lstmcli import tensorboard_log
+
+        hear.append(tensorboard_log.Writer(run_dir, state.epoch))
     # Seeds again on resume too: the data order comes from the skip below, not from RNG state.
     backend.set_seed(cfg.seed)
     pipe = _pipeline(cfg, prep.windows)
@@ -414,7 +435,10 @@ def train(
             model = backend.load_model_for_training(run_dir / runs.MODEL)
     except Exception as e:
         raise LstmcliError(f"{run_dir / runs.MODEL}: cannot resume from it: {e}") from None
-    if cfg.train.learning_rate != float(model.optimizer.learning_rate.numpy()):
+    from lstmcli import schedules
+
+    scheduled = schedules.is_scheduled(model.optimizer)  # a schedule continues at its own step
+    if not scheduled and cfg.train.learning_rate != schedules.current(model.optimizer):
         model.optimizer.learning_rate.assign(cfg.train.learning_rate)  # --set on resume
     kernel = resolve_kernel(cfg)
     with prep.scope():
@@ -490,6 +514,7 @@ def train(
                 row["tokens_per_second"] = (
                     round(pipe.tokens_per_epoch / sums.seconds, 1) if sums.seconds > 0 else 0.0
                 )
+                row["learning_rate"] = schedules.current(model.optimizer)  # for the next step
                 state.history.append(row)
                 state.epoch, state.step, state.partial = epoch + 1, 0, None
                 sums = _Sums()
@@ -603,6 +628,10 @@ def _finish(model: Any, run_dir: Path, state: State, prep: Prepared, kernel: str
         report = _classify_report(kept, cfg, prep.windows)
         metrics.update(classify.flat_metrics(report))
         runs.write_json(run_dir / classify.CONFUSION, {k: report[k] for k in ("split", "labels", "matrix")})
+    elif prep.windows.test_blocks.size:  # train.test_split: the kept model on windows never seen
+        from lstmcli import evaluation
+
+        metrics.update(evaluation.test_metrics(run_dir, cfg, prep.windows))
     runs.write_json(run_dir / runs.METRICS, metrics)
     last = state.history[-1] if state.history else {}
     runs.write_json(

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from conftest import HELLO, ROOT, invoke
-from lstmcli import config, data
+from lstmcli import config, data, sources
 from lstmcli.config import Config, VocabOptions
 from lstmcli.errors import UsageError
 
@@ -125,7 +125,7 @@ def test_chunked_reading_gives_the_same_ids(tmp_path, monkeypatch) -> None:
     wcfg = cfg.model_copy(update={"data": cfg.data.model_copy(update={"tokens": "word"})})
     whole_words = data.load_windows(wcfg)[1].ids
     for size in (1, 2, 3, 7, 64):
-        monkeypatch.setattr(data, "CHUNK_BYTES", size)
+        monkeypatch.setattr(sources, "CHUNK_BYTES", size)
         got_cfg, got = data.load_windows(cfg)
         assert got_cfg.vocab == whole_cfg.vocab
         np.testing.assert_array_equal(got.ids, whole.ids)
@@ -450,7 +450,8 @@ def test_pipeline_over_a_file(monkeypatch, tmp_path) -> None:
     cfg, w = data.load_windows(cfg)
     d = pipeline.Datasets(cfg, w)
     n_train = w.size("train")
-    assert d.steps == -(-n_train // 16) and d.val_steps == -(-w.size("val") // 16)
+    n_val = w.eval_index("val").size  # held-out windows do not overlap (issue 14)
+    assert d.steps == -(-n_train // 16) and d.val_steps == -(-n_val // 16)
     assert d.tokens_per_epoch == n_train * 7
     lo, hi = w.ranges("train")
     train_windows = {tuple(w.window(i).tolist()) for a, b in zip(lo, hi, strict=True) for i in range(a, b)}
@@ -468,7 +469,9 @@ def test_pipeline_over_a_file(monkeypatch, tmp_path) -> None:
     for ya, yb in zip(a, b, strict=True):
         np.testing.assert_array_equal(ya, yb)
     vals = [y.numpy() for _, y in d.val.take(d.val_steps)]
-    assert sum(len(v) for v in vals) == w.size("val")
+    assert sum(len(v) for v in vals) == n_val
+    want = w.window_tokens(w.eval_index("val"))[:, 1:]
+    np.testing.assert_array_equal(np.concatenate(vals), want)
 
 
 def test_train_on_a_text_file_records_the_vocabulary(runner, tmp_path) -> None:

@@ -85,14 +85,14 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(runner, tmp_path, mon
 
     from lstmcli import backend
 
-    def poisoned_compile(model, cfg):
+    def poisoned_compile(model, cfg, steps_per_epoch=1):
         base = keras.losses.SparseCategoricalCrossentropy()
 
         def loss(y, p):  # finite for 20 steps, then NaN
             value = base(y, p)
             return tf.where(model.optimizer.iterations >= 20, tf.constant(float("nan")), value)
 
-        model.compile(optimizer=backend.make_optimizer(cfg), loss=loss, metrics=["accuracy"])
+        model.compile(optimizer=backend.make_optimizer(cfg, steps_per_epoch), loss=loss, metrics=["accuracy"])
 
     def load_poisoned(path):
         model = keras.models.load_model(path, compile=False)
