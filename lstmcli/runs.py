@@ -9,6 +9,7 @@ import fcntl
 import io
 import json
 import os
+import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -103,11 +104,68 @@ def default_run_dir(config_path: Path, root: Path = Path("runs")) -> Path:
     return out
 
 
+CHECKPOINT = "checkpoint.json"
+BEST = "best.keras"
+
 # Files lstmcli writes into a run directory (and the temporary names they are written under):
 # `--force` replaces a folder holding only these, never anything else.
 RUN_FILES = frozenset(
-    {MODEL, CONFIG, HISTORY, METRICS, RUN, "checkpoint.json", "best.keras", "confusion.json", "tensorboard"}
+    {MODEL, CONFIG, HISTORY, METRICS, RUN, CHECKPOINT, BEST, "confusion.json", "tensorboard"}
 )
+
+
+ModelSaver = Callable[[Path], None]
+"""Writes a model to the path it is given (Keras's `model.save`)."""
+
+
+@dataclass(frozen=True)
+class RunDir:
+    """A run directory as training writes it. The training loop speaks in events (a checkpoint,
+    the best model so far, the end) and this object knows the files, their order and their
+    atomic writes."""
+
+    path: Path
+
+    def checkpoint(self, save: ModelSaver, history: list[dict[str, float]], state: dict[str, Any]) -> None:
+        """Model, history, then the state that points at them: a crash at any moment leaves a
+        state at most one checkpoint behind its model, which only repeats an epoch on resume."""
+        self.save_model(save)
+        write_history(self.path / HISTORY, history)
+        write_json(self.path / CHECKPOINT, state)
+
+    def save_model(self, save: ModelSaver) -> None:
+        write_with(self.path / MODEL, save, suffix=".keras")
+
+    def save_best(self, save: ModelSaver) -> None:
+        """The best model so far (early stopping), kept beside the checkpoint."""
+        write_with(self.path / BEST, save, suffix=".keras")
+
+    def mark_model_best(self) -> None:
+        """model.keras is the best model so far (a finished early-stopped run being extended)."""
+        with atomic_path(self.path / BEST) as tmp:
+            shutil.copyfile(self.path / MODEL, tmp)
+
+    def promote_best(self) -> bool:
+        """The best model becomes model.keras; False when there is none to promote."""
+        best = self.path / BEST
+        if not best.exists():
+            return False
+        os.replace(best, self.path / MODEL)
+        return True
+
+    def results(self, history: list[dict[str, float]], files: dict[str, Any], state: dict[str, Any]) -> None:
+        """The end of training: history, the JSON result files (metrics.json, run.json, …), and
+        last the finished state."""
+        write_history(self.path / HISTORY, history)
+        for name, data in files.items():
+            write_json(self.path / name, data)
+        write_json(self.path / CHECKPOINT, state)
+
+    def write_config(self, text: str) -> None:
+        write_text(self.path / CONFIG, text)
+
+    def read_state(self) -> dict[str, Any]:
+        return read_json_file(self.path / CHECKPOINT)
 
 
 def _foreign(path: Path) -> list[str]:

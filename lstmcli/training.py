@@ -6,7 +6,6 @@ import contextlib
 import math
 import os
 import platform
-import shutil
 import signal
 import sys
 import time
@@ -23,7 +22,7 @@ from lstmcli.config import Config, dump_yaml
 from lstmcli.data import Windows, load_windows
 from lstmcli.errors import Interrupted, LstmcliError, UsageError
 
-CHECKPOINT = "checkpoint.json"
+CHECKPOINT = runs.CHECKPOINT
 
 
 @dataclass
@@ -145,7 +144,7 @@ class State:
 
     @classmethod
     def read(cls, run_dir: Path) -> State:
-        data = runs.read_json_file(run_dir / CHECKPOINT)
+        data = runs.RunDir(run_dir).read_state()
         if not data:
             raise UsageError(f"{run_dir}: no {CHECKPOINT}: not a run lstmcli can resume")
         try:
@@ -160,11 +159,7 @@ class State:
 
 
 def _save_checkpoint(model: Any, run_dir: Path, state: State) -> None:
-    # Order matters for a crash at any moment: the model first, then the state that points at it.
-    # A state one epoch behind its model only repeats an epoch on resume; never the reverse.
-    runs.write_with(run_dir / runs.MODEL, lambda p: model.save(p), suffix=".keras")
-    runs.write_history(run_dir / runs.HISTORY, state.history)
-    runs.write_json(run_dir / CHECKPOINT, state.to_dict())
+    runs.RunDir(run_dir).checkpoint(model.save, state.history, state.to_dict())
 
 
 def resume_config(run_dir: Path, sets: list[str]) -> Config:
@@ -189,7 +184,7 @@ def resume_config(run_dir: Path, sets: list[str]) -> Config:
             f"({run.config.train.lr_schedule}), saved with its optimizer: its rate cannot change on --resume"
         )
     if cfg.train.distribute != "multi_worker" or distribute.is_chief():
-        runs.write_text(run_dir / runs.CONFIG, dump_yaml(cfg))
+        runs.RunDir(run_dir).write_config(dump_yaml(cfg))
     return cfg
 
 
@@ -212,7 +207,7 @@ def steps_per_epoch(cfg: Config, windows: Windows) -> int:
 
 def _init_run_dir(prep: Prepared, tmp: Path) -> None:
     cfg = prep.cfg
-    runs.write_text(tmp / runs.CONFIG, dump_yaml(cfg))
+    runs.RunDir(tmp).write_config(dump_yaml(cfg))
     backend.set_seed(cfg.seed)
     with prep.scope():
         model = backend.build_model(cfg)
@@ -251,7 +246,7 @@ class _Signals:
             signal.signal(sig, old)
 
 
-BEST = "best.keras"
+BEST = runs.BEST
 
 # Config keys `train --resume RUN --set KEY=VALUE` may change: they change neither the model, the
 # data nor the order of the batches, so the run goes on exactly where it was.
@@ -421,7 +416,7 @@ def train(
         state.finished = False
         if cfg.train.early_stopping.patience and state.best_epoch is not None and distribute.is_chief():
             # model.keras is the best model so far: keep it as such while training goes on.
-            shutil.copyfile(run_dir / runs.MODEL, run_dir / BEST)
+            runs.RunDir(run_dir).mark_model_best()
     backend.keras()
     if cfg.train.tensorboard and chief:  # one event per completed epoch, also across resumes
         from lstmcli import tensorboard_log
@@ -524,7 +519,7 @@ def train(
                     if state.best_val_loss is None or row["val_loss"] < state.best_val_loss:
                         state.best_val_loss, state.best_epoch, state.wait = row["val_loss"], state.epoch, 0
                         if chief:  # the best model so far, kept for the end of training
-                            runs.write_with(run_dir / BEST, lambda p: model.save(p), suffix=".keras")
+                            runs.RunDir(run_dir).save_best(model.save)
                     else:
                         state.wait += 1
                         stop = save = state.wait >= patience
@@ -574,7 +569,7 @@ def _lost_workers(cfg: Config, run_dir: Path, state: State) -> Iterator[None]:
         tf.errors.AbortedError,
         tf.errors.InternalError,
     ) as e:
-        saved = runs.read_json_file(run_dir / CHECKPOINT).get("epoch", 0)
+        saved = runs.RunDir(run_dir).read_state().get("epoch", 0)
         raise LstmcliError(
             f"train.distribute: multi_worker: lost contact with another worker at epoch "
             f"{state.epoch + 1} ({type(e).__name__}); {run_dir} keeps the last checkpoint "
@@ -603,7 +598,7 @@ def _finish(model: Any, run_dir: Path, state: State, prep: Prepared, kernel: str
 
     k = backend.keras()
     cfg = prep.cfg
-    best = run_dir / BEST
+    out = runs.RunDir(run_dir)
     pick = state.history[-1] if state.history else {}
     keep_best = bool(cfg.train.early_stopping.patience) and state.best_epoch is not None
     if keep_best and state.best_epoch is not None:
@@ -615,11 +610,11 @@ def _finish(model: Any, run_dir: Path, state: State, prep: Prepared, kernel: str
     if not chief:
         # A multi-worker run's other workers trained the same model; the chief writes it.
         return TrainResult(run_dir, metrics, state.history, state.epoch, state.wall_seconds)
-    if keep_best and best.exists():
-        os.replace(best, run_dir / runs.MODEL)
-    elif not keep_best:
-        runs.write_with(run_dir / runs.MODEL, lambda p: model.save(p), suffix=".keras")
-    runs.write_history(run_dir / runs.HISTORY, state.history)
+    if keep_best:
+        out.promote_best()  # none to promote: model.keras already is the best (an extended run)
+    else:
+        out.save_model(model.save)
+    files: dict[str, Any] = {}
     report = None
     if cfg.task == "classify":
         from lstmcli import classify
@@ -627,42 +622,39 @@ def _finish(model: Any, run_dir: Path, state: State, prep: Prepared, kernel: str
         kept = backend.load_model(run_dir / runs.MODEL) if keep_best else model
         report = _classify_report(kept, cfg, prep.windows)
         metrics.update(classify.flat_metrics(report))
-        runs.write_json(run_dir / classify.CONFUSION, {k: report[k] for k in ("split", "labels", "matrix")})
+        files[classify.CONFUSION] = {k: report[k] for k in ("split", "labels", "matrix")}
     elif prep.windows.test_blocks.size:  # train.test_split: the kept model on windows never seen
         from lstmcli import evaluation
 
         metrics.update(evaluation.test_metrics(run_dir, cfg, prep.windows))
-    runs.write_json(run_dir / runs.METRICS, metrics)
+    files[runs.METRICS] = metrics
     last = state.history[-1] if state.history else {}
-    runs.write_json(
-        run_dir / runs.RUN,
-        {
-            "lstmcli": __version__,
-            "python": platform.python_version(),
-            "numpy": np.__version__,
-            "tensorflow": tf.__version__,
-            "keras": k.__version__,
-            "seed": cfg.seed,
-            "started": state.started,
-            "finished": datetime.now(UTC).isoformat(timespec="seconds"),
-            "wall_seconds": state.wall_seconds,
-            "epochs": state.epoch,
-            "best_epoch": state.best_epoch,
-            "stopped_early": state.epoch < cfg.train.epochs,
-            "config_sha256": cfg.digest(),
-            "distribute": cfg.train.distribute,
-            "kernel": kernel,
-            "replicas": prep.strategy.num_replicas_in_sync if prep.strategy is not None else 1,
-            "devices": list(prep.strategy.extended.worker_devices) if prep.strategy is not None else None,
-            "cpu": _cpu_model(),
-            "cpu_count": os.cpu_count(),
-            "platform": platform.platform(),
-            "command": [Path(sys.argv[0]).name, *sys.argv[1:]],
-            "train_tokens_per_second": last.get("tokens_per_second"),
-        },
-    )
+    files[runs.RUN] = {
+        "lstmcli": __version__,
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "tensorflow": tf.__version__,
+        "keras": k.__version__,
+        "seed": cfg.seed,
+        "started": state.started,
+        "finished": datetime.now(UTC).isoformat(timespec="seconds"),
+        "wall_seconds": state.wall_seconds,
+        "epochs": state.epoch,
+        "best_epoch": state.best_epoch,
+        "stopped_early": state.epoch < cfg.train.epochs,
+        "config_sha256": cfg.digest(),
+        "distribute": cfg.train.distribute,
+        "kernel": kernel,
+        "replicas": prep.strategy.num_replicas_in_sync if prep.strategy is not None else 1,
+        "devices": list(prep.strategy.extended.worker_devices) if prep.strategy is not None else None,
+        "cpu": _cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "platform": platform.platform(),
+        "command": [Path(sys.argv[0]).name, *sys.argv[1:]],
+        "train_tokens_per_second": last.get("tokens_per_second"),
+    }
     state.finished = True
-    runs.write_json(run_dir / CHECKPOINT, state.to_dict())
+    out.results(state.history, files, state.to_dict())
     return TrainResult(run_dir, metrics, state.history, state.epoch, state.wall_seconds, report)
 
 
