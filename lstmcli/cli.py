@@ -142,11 +142,10 @@ Sets = Annotated[
 
 
 def _print(items: list[Any]) -> None:
-    from lstmcli.render import stdout_console
+    """Tables only (no --json side): the commands' output goes through render.output."""
+    from lstmcli.render import output
 
-    con = stdout_console()
-    for item in items:
-        con.print(item)
+    output(False, dict, lambda: items)
 
 
 # ---------------------------------------------------------------- train
@@ -245,7 +244,7 @@ def train(
         plot_mod.require(plot)
 
     from lstmcli import training
-    from lstmcli.render import classify_json, classify_tables, emit_json, metrics_table, stderr_console
+    from lstmcli.render import classify_json, classify_tables, metrics_table, output, stderr_console
 
     source = str(config) if resume is None else str(resume / runs.CONFIG)
     with config_mod.in_source(source):  # the messages `config validate` gives for this config
@@ -284,35 +283,36 @@ def train(
     if plot is not None:
         plot_mod.history_png(result.history, plot)
     failed = gates.unmet(reqs, result.metrics)
-    if json_out:
-        emit_json(
-            {
-                "run_dir": str(result.run_dir),
-                "metrics": result.metrics,
-                "epochs": result.epochs,
-                "wall_seconds": round(result.wall_seconds, 3),
-                "requirements": [
-                    {
-                        "requirement": r.text,
-                        "metric": r.metric,
-                        "value": result.metrics[r.metric],
-                        "met": r.holds(result.metrics[r.metric]),
-                    }
-                    for r in reqs
-                ],
-                **({"classification": classify_json(result.report)} if result.report else {}),
-            }
-        )
-    else:
-        if result.report:  # the per-label numbers have a table of their own
-            main = {
-                k: v
-                for k, v in result.metrics.items()
-                if k in ("loss", "accuracy", "val_loss", "val_accuracy")
-            }
-            _print([metrics_table(main, result.history), *classify_tables(result.report)])
-        else:
-            _print([metrics_table(result.metrics, result.history)])
+
+    def document() -> dict[str, Any]:
+        return {
+            "run_dir": str(result.run_dir),
+            "metrics": result.metrics,
+            "epochs": result.epochs,
+            "wall_seconds": round(result.wall_seconds, 3),
+            "requirements": [
+                {
+                    "requirement": r.text,
+                    "metric": r.metric,
+                    "value": result.metrics[r.metric],
+                    "met": r.holds(result.metrics[r.metric]),
+                }
+                for r in reqs
+            ],
+            **({"classification": classify_json(result.report)} if result.report else {}),
+        }
+
+    def tables() -> list[Any]:
+        if not result.report:
+            return [metrics_table(result.metrics, result.history)]
+        # A classifier's per-label numbers have a table of their own.
+        main = {
+            k: v for k, v in result.metrics.items() if k in ("loss", "accuracy", "val_loss", "val_accuracy")
+        }
+        return [metrics_table(main, result.history), *classify_tables(result.report)]
+
+    output(json_out, document, tables)
+    if not json_out:
         if quiet:
             print(result.run_dir)
         else:
@@ -380,7 +380,7 @@ def inspect(
     """
     from lstmcli import inspection
     from lstmcli.errors import LstmcliError as _E
-    from lstmcli.render import emit_json, gate_tables, inspect_json, inspect_tables, verify_line
+    from lstmcli.render import gate_tables, inspect_json, inspect_tables, output, verify_line
 
     if plot is not None:
         from lstmcli import plot as plot_mod
@@ -395,9 +395,8 @@ def inspect(
     shown_steps = result.steps
     if not gates:
         result.steps = None
-    if json_out:
-        emit_json(inspect_json(result))
-    else:
+
+    def tables() -> list[Any]:
         from lstmcli.render import stdout_console
 
         width = stdout_console().width
@@ -407,7 +406,9 @@ def inspect(
             items += gate_tables(result, precision, width=width, units=units)
         if result.verify is not None:
             items.append(verify_line(result.verify))
-        _print(items)
+        return items
+
+    output(json_out, lambda: inspect_json(result), tables)
     if result.verify is not None and not result.verify["ok"]:
         raise _E(
             f"verify: NumPy and Keras differ by {result.verify['max_abs_diff']:.3e}, "
@@ -445,7 +446,7 @@ def predict(
     classifier (task: classify), the probabilities of its labels."""
     from lstmcli import inspection, predicting, runs
     from lstmcli.errors import UsageError
-    from lstmcli.render import emit_json, predict_json, predict_tables
+    from lstmcli.render import output, predict_json, predict_tables
 
     if texts == ["-"]:
         texts = [line.rstrip("\r\n") for line in sys.stdin]
@@ -464,19 +465,13 @@ def predict(
         if steps or temperature:
             raise UsageError("--steps/--temperature: a classifier predicts labels; it generates no tokens")
         labelled = classify.predict_texts(target, inspection.make_engine(target, engine), texts, top_k)
-        if json_out:
-            emit_json(label_json(labelled))
-        else:
-            _print(label_tables(labelled, precision))
+        output(json_out, lambda: label_json(labelled), lambda: label_tables(labelled, precision))
         return
     eng = inspection.make_engine(target, engine)
     result = predicting.predict(
         target, eng, texts, top_k=top_k, steps=steps, temperature=temperature, seed=seed
     )
-    if json_out:
-        emit_json(predict_json(result))
-    else:
-        _print(predict_tables(result, precision))
+    output(json_out, lambda: predict_json(result), lambda: predict_tables(result, precision))
 
 
 # ---------------------------------------------------------------- config
@@ -617,13 +612,10 @@ def runs_cmd(
 ) -> None:
     """A table of the runs under a folder: name, date, key config values, final metrics."""
     from lstmcli import runs
-    from lstmcli.render import emit_json, runs_json, runs_table
+    from lstmcli.render import output, runs_json, runs_table
 
     found = runs.list_runs(root)
-    if json_out:
-        emit_json(runs_json(found))
-    else:
-        _print([runs_table(found, root)])
+    output(json_out, lambda: runs_json(found), lambda: [runs_table(found, root)])
 
 
 @app.command(epilog="Example: [bold]lstmcli compare runs/a runs/b --json[/]")
@@ -637,13 +629,10 @@ def compare(
 ) -> None:
     """Two runs side by side: configs and metrics, differences highlighted."""
     from lstmcli import runs
-    from lstmcli.render import compare_tables, emit_json
+    from lstmcli.render import compare_tables, output
 
     result = runs.compare(run_a, run_b)
-    if json_out:
-        emit_json(result)
-    else:
-        _print(compare_tables(result, all_keys))
+    output(json_out, lambda: result, lambda: compare_tables(result, all_keys))
 
 
 # evaluate, sweep and export live in their own module (registered on `app` when imported).

@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from lstmcli.cli import Json, Sets, _print, app, handles_errors, releases_run_locks
+from lstmcli.cli import Json, Sets, app, handles_errors, releases_run_locks
 
 Require = Annotated[
     list[str] | None,
@@ -50,15 +50,16 @@ def evaluate(
     """
     from lstmcli import evaluation, gates
     from lstmcli.errors import RequirementError
-    from lstmcli.render import emit_json, evaluation_table, requirement_rows
+    from lstmcli.render import evaluation_table, output, requirement_rows
 
     reqs = [gates.parse(r) for r in require or []]
     gates.check_names(reqs, list(evaluation.METRICS))
     result = evaluation.evaluate(run_dir, data, list(sets or []))
-    if json_out:
-        emit_json({**evaluation.to_json(result), "requirements": requirement_rows(reqs, result.metrics)})
-    else:
-        _print([evaluation_table(result)])
+    output(
+        json_out,
+        lambda: {**evaluation.to_json(result), "requirements": requirement_rows(reqs, result.metrics)},
+        lambda: [evaluation_table(result)],
+    )
     failed = gates.unmet(reqs, result.metrics)
     if failed:
         raise RequirementError("\n".join(failed))
@@ -123,7 +124,7 @@ def sweep(
     from lstmcli import sweep as sweep_mod
     from lstmcli.cli import _state
     from lstmcli.errors import Interrupted, RequirementError, UsageError
-    from lstmcli.render import emit_json, stderr_console, sweep_table
+    from lstmcli.render import output, stderr_console, sweep_table
 
     if resume is not None:
         if config is not None or sets or out is not None or search is not None:
@@ -157,10 +158,8 @@ def sweep(
         ) from None
     result = sweep_mod.summary(plan)
     best = result["best"]
-    if json_out:
-        emit_json(result)
-    else:
-        _print([sweep_table(result)])
+    output(json_out, lambda: result, lambda: [sweep_table(result)])
+    if not json_out:
         if not quiet:
             err.print(f"sweep folder: {plan.out}", highlight=False, soft_wrap=True)
     if reqs:
@@ -201,14 +200,11 @@ def export(
     """
     from lstmcli import export as export_mod
     from lstmcli.errors import LstmcliError
-    from lstmcli.render import emit_json, export_table
+    from lstmcli.render import export_table, output
 
     export_mod.check_format(fmt)  # before TensorFlow loads
     result = export_mod.export(run_dir, fmt, out, verify=verify, force=force)
-    if json_out:
-        emit_json(result)
-    else:
-        _print([export_table(result)])
+    output(json_out, lambda: result, lambda: [export_table(result)])
     v = result["verify"]
     if v is not None and not v["ok"]:
         raise LstmcliError(

@@ -6,7 +6,7 @@ import json
 import os
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -41,6 +41,18 @@ def emit_json(data: Any) -> None:
     """Exactly one JSON document on stdout."""
     sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False) + "\n")
     sys.stdout.flush()
+
+
+def output(as_json: bool, document: Callable[[], Any], tables: Callable[[], list[Any]]) -> None:
+    """The one output path of every command: `--json` prints one JSON document on stdout, else
+    the tables (Rich renderables or plain text) go to stdout. Each side is built only when
+    it is shown."""
+    if as_json:
+        emit_json(document())
+        return
+    con = stdout_console()
+    for item in tables():
+        con.print(item)
 
 
 def to_list(a: Any) -> Any:
