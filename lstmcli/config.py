@@ -690,7 +690,7 @@ def validate(data: dict[str, Any], source: str, base: Path | None = None) -> Con
     try:
         cfg = Config.model_validate(data)
     except ValidationError as e:
-        raise ConfigError(source, _messages(e, data)) from None
+        raise ConfigError(source, _messages(e)) from None
     except _KeyedError as e:  # pragma: no cover - pydantic wraps it, kept for safety
         raise ConfigError(source, [f"{k}: {m}" for k, m in e.items]) from None
     if base is not None:
@@ -852,7 +852,7 @@ def _model_in(ann: Any) -> type[BaseModel] | None:
     return None
 
 
-def _messages(e: ValidationError, data: dict[str, Any]) -> list[str]:
+def _messages(e: ValidationError) -> list[str]:
     msgs: list[str] = []
     for err in e.errors():
         loc = _clean_loc(tuple(err["loc"]))

@@ -28,12 +28,10 @@ from lstmcli.vocab import (
 )
 from lstmcli.windows import (
     MAX_BLOCKS,
-    TrainingData,
     Windows,
     config_sequences,
     load_windows,
     make_windows,
-    training_data,
 )
 
 __all__ = [
@@ -41,7 +39,6 @@ __all__ = [
     "CHUNK_BYTES",
     "MAX_BLOCKS",
     "Corpus",
-    "TrainingData",
     "Vocab",
     "Windows",
     "aligned_empty",
@@ -58,7 +55,6 @@ __all__ = [
     "read_corpus",
     "resolve_vocab",
     "stand_in_id",
-    "training_data",
     "unknown_error",
     "vocab_of",
 ]

@@ -395,7 +395,6 @@ def train(
     *,
     progress: Progress | None = None,
     listeners: Sequence[Progress] = (),
-    resume: bool = False,
 ) -> TrainResult:
     """Train the model the config describes into `run_dir` (made by `create_run_dir`), from its
     last checkpoint. `progress` and `listeners` hear about epochs and steps (see `Progress`);

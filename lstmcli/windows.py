@@ -217,36 +217,3 @@ def config_sequences(cfg: Config, limit: int = 3) -> list[np.ndarray]:
         return [vocab.ids(cfg.inline_tokens(s), where="data.sequences") for s in cfg.data.sequences]
     windows = make_windows(cfg, read_corpus(cfg), validation_split=0.0)
     return [windows.window(i)[:-1].astype(np.int32) for i in range(min(limit, windows.count))]
-
-
-@dataclass
-class TrainingData:
-    """Next-token pairs: inputs[n, t] is followed by targets[n, t]."""
-
-    inputs: np.ndarray  # (N, T) int32
-    targets: np.ndarray  # (N, T) int32
-    val_inputs: np.ndarray | None = None
-    val_targets: np.ndarray | None = None
-
-
-def training_data(cfg: Config) -> TrainingData:
-    """Every window of the data as arrays (small data: tests, inline sequences).
-
-    Inline sequences of sequence_length tokens give sequence_length - 1 next-token pairs each.
-    Training itself uses `load_windows` and lstmcli.pipeline, which never build these arrays.
-    """
-    cfg, windows = load_windows(cfg)
-    lo, hi = windows.ranges("train")
-    tr = _window_ids(lo, hi)
-    every = windows.window_tokens(tr).astype(np.int32)
-    out = TrainingData(every[:, :-1], every[:, 1:])
-    if windows.val_blocks.size:
-        val = windows.window_tokens(windows.eval_index("val")).astype(np.int32)
-        out.val_inputs, out.val_targets = val[:, :-1], val[:, 1:]
-    return out
-
-
-def _window_ids(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
-    if lo.size == 0:
-        return np.zeros(0, np.int64)
-    return np.concatenate([np.arange(a, b, dtype=np.int64) for a, b in zip(lo, hi, strict=True)])

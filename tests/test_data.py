@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,41 @@ from conftest import HELLO, ROOT, invoke
 from lstmcli import config, data, sources
 from lstmcli.config import Config, VocabOptions
 from lstmcli.errors import UsageError
+
+
+# Every window of the data as arrays: small data only (lstmcli never builds these; training
+# gathers windows per batch in lstmcli.pipeline).
+@dataclass
+class TrainingData:
+    """Next-token pairs: inputs[n, t] is followed by targets[n, t]."""
+
+    inputs: np.ndarray  # (N, T) int32
+    targets: np.ndarray  # (N, T) int32
+    val_inputs: np.ndarray | None = None
+    val_targets: np.ndarray | None = None
+
+
+def training_data(cfg: Config) -> TrainingData:
+    """Every window of the data as arrays (small data: tests, inline sequences).
+
+    Inline sequences of sequence_length tokens give sequence_length - 1 next-token pairs each.
+    Training itself uses `load_windows` and lstmcli.pipeline, which never build these arrays.
+    """
+    cfg, windows = data.load_windows(cfg)
+    lo, hi = windows.ranges("train")
+    tr = _window_ids(lo, hi)
+    every = windows.window_tokens(tr).astype(np.int32)
+    out = TrainingData(every[:, :-1], every[:, 1:])
+    if windows.val_blocks.size:
+        val = windows.window_tokens(windows.eval_index("val")).astype(np.int32)
+        out.val_inputs, out.val_targets = val[:, :-1], val[:, 1:]
+    return out
+
+
+def _window_ids(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    if lo.size == 0:
+        return np.zeros(0, np.int64)
+    return np.concatenate([np.arange(a, b, dtype=np.int64) for a, b in zip(lo, hi, strict=True)])
 
 
 def _cfg(tmp_path: Path, body: dict, name: str = "c.yaml") -> Config:
@@ -90,7 +126,7 @@ def test_sequences_file_strings_split_as_data_tokens_says(tmp_path) -> None:
 
 def test_inline_sequences_keep_their_semantics() -> None:
     cfg = config.load(HELLO)
-    td = data.training_data(cfg)
+    td = training_data(cfg)
     seqs = np.stack(data.config_sequences(cfg))
     np.testing.assert_array_equal(td.inputs, seqs[:, :-1])
     np.testing.assert_array_equal(td.targets, seqs[:, 1:])
@@ -110,7 +146,7 @@ def test_inline_validation_split_is_the_old_permutation() -> None:
             "train": {"validation_split": 0.25},
         }
     )
-    td = data.training_data(cfg)
+    td = training_data(cfg)
     order = np.random.default_rng(3).permutation(len(seqs))
     ids = np.stack(data.config_sequences(cfg))
     np.testing.assert_array_equal(td.inputs, ids[order[2:], :-1])
@@ -409,7 +445,7 @@ def test_example_configs_validate_and_read(runner) -> None:
 def test_pipeline_gives_the_old_batches_for_inline_sequences() -> None:
     import tensorflow as tf
 
-    from lstmcli.pipeline import make_datasets
+    from lstmcli.pipeline import Datasets
 
     cfg = Config.model_validate(
         {
@@ -420,9 +456,10 @@ def test_pipeline_gives_the_old_batches_for_inline_sequences() -> None:
             "train": {"batch_size": 2, "validation_split": 0.3},
         }
     )
-    td = data.training_data(cfg)
+    td = training_data(cfg)
     cfg, w = data.load_windows(cfg)
-    train, val, steps, val_steps, tokens = make_datasets(cfg, w)
+    d = Datasets(cfg, w)
+    train, val, steps, val_steps, tokens = d.train(), d.val, d.steps, d.val_steps, d.tokens_per_epoch
     # lstmcli 0.1's _dataset
     old = tf.data.Dataset.from_tensor_slices((td.inputs, td.targets))
     old = old.shuffle(len(td.inputs), seed=4, reshuffle_each_iteration=True).batch(2).repeat()
