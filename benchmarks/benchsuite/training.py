@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import importlib.util
 import json
+import os
 import sys
 import textwrap
 from pathlib import Path
@@ -57,6 +58,7 @@ def lstmcli_sample(config: Path, out: Path, kernel: str | None = None) -> dict[s
     return {
         "wall_seconds": round(done.seconds, 3),
         "other_cores": round(done.other_cores, 2),
+        "load_average": round(os.getloadavg()[0], 2),  # the 1-minute load as the run ended
         "in_process_seconds": reply.get("wall_seconds"),
         "epoch_tokens_per_second": per_epoch,
         "tokens_per_second": steady(per_epoch),
@@ -72,6 +74,7 @@ def torch_sample(config: Path, max_seconds: float) -> dict[str, Any]:
     return {
         "wall_seconds": round(done.seconds, 3),
         "other_cores": round(done.other_cores, 2),
+        "load_average": round(os.getloadavg()[0], 2),  # the 1-minute load as the run ended
         "threads": reply["threads"],
         "truncated": reply["truncated"],
         "epoch_tokens_per_second": per_epoch,
@@ -163,8 +166,15 @@ def side(runs: list[dict[str, Any]], w: Workload, flops: int, peak: MatmulPeak) 
         "percent_of_peak": round(100 * tps * flops / 1e9 / peak.best, 1),
         "spread": round(spread([r["tokens_per_second"] for r in runs]), 3),
         "other_cores": round(median([r["other_cores"] for r in runs]), 2),
+        "load_average": _load_range(runs),
         "runs": runs,
     }
+
+
+def _load_range(runs: list[dict[str, Any]]) -> str:
+    """The 1-minute load averages seen at the end of the runs, as `lo-hi`."""
+    loads = [r["load_average"] for r in runs if "load_average" in r]
+    return f"{min(loads):.2f}-{max(loads):.2f}" if loads else "–"
 
 
 def lstmcli_table(result: dict[str, Any], peak: MatmulPeak) -> str:
@@ -183,6 +193,7 @@ def lstmcli_table(result: dict[str, Any], peak: MatmulPeak) -> str:
                     f"{lc['percent_of_peak']:.1f}",
                     f"{100 * lc['spread']:.0f}%",
                     f"{lc['other_cores']:.2f}",
+                    lc["load_average"],
                     f"{w['ratio_fast_over_stock']:.2f}x" if kernel == "fast" else "",
                 ]
             )
@@ -192,7 +203,9 @@ def lstmcli_table(result: dict[str, Any], peak: MatmulPeak) -> str:
         f"matmul peak {peak.best:.1f} GFLOP/s)"
     )
     headers = ["workload kernel", "shape", "tokens/s", "seqs/s", "MFLOP/tok", "GFLOP/s", "% peak", "spread"]
-    return "\n".join([table(title, [*headers, "noise", "fast/stock"], rows), NOTES, wrap_note(FLOP_COUNT)])
+    return "\n".join(
+        [table(title, [*headers, "noise", "load avg", "fast/stock"], rows), NOTES, wrap_note(FLOP_COUNT)]
+    )
 
 
 def torch_table(result: dict[str, Any]) -> str:
@@ -210,6 +223,7 @@ def torch_table(result: dict[str, Any]) -> str:
                 f"{t['percent_of_peak']:.1f}",
                 f"{100 * t['spread']:.0f}%" + (f" ({truncated} cut)" if truncated else ""),
                 f"{t['other_cores']:.2f}",
+                t["load_average"],
                 *(f"{w[f'ratio_{kernel}_over_torch']:.2f}x" for kernel in result["kernels"]),
                 *(quiet_cell(w[f"quiet_ratio_{kernel}_over_torch"]) for kernel in result["kernels"]),
             ]
@@ -228,6 +242,7 @@ def torch_table(result: dict[str, Any]) -> str:
         "% peak",
         "spread",
         "noise",
+        "load avg",
         *(f"{kernel}/torch" for kernel in kernels),
         *(f"quiet {kernel}" for kernel in kernels),
     ]
