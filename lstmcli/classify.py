@@ -11,7 +11,6 @@ model's `Masking` layer masks, so a padded step never changes the recurrent stat
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,7 +21,7 @@ import numpy as np
 
 from lstmcli.config import Config, VocabOptions, kind_of
 from lstmcli.errors import UsageError
-from lstmcli.sources import open_data
+from lstmcli.sources import json_lines
 from lstmcli.tokens import tokenize
 from lstmcli.vocab import Vocab, build_vocab, unknown_error, vocab_of
 
@@ -60,31 +59,7 @@ class Examples:
 
 def _lines(path: Path) -> Iterator[tuple[int, Any]]:
     """(line number, parsed JSON) of each non-blank line."""
-    seen = False
-    with open_data(path, KEY) as f:
-        offset = 0
-        for n, raw in enumerate(f, 1):
-            try:
-                text = raw.decode("utf-8")
-            except UnicodeDecodeError as e:
-                raise UsageError(
-                    f"{path}: line {n}: expected UTF-8 text ({KEY}), got byte "
-                    f"0x{raw[e.start]:02x} at offset {offset + e.start}"
-                ) from None
-            offset += len(raw)
-            if n == 1:
-                text = text.removeprefix("\ufeff")
-            if not text.strip():
-                continue
-            seen = True
-            try:
-                yield n, json.loads(text)
-            except json.JSONDecodeError as e:
-                raise UsageError(
-                    f"{path}: line {n}: expected {_SHAPE}, got invalid JSON: {e.msg} (column {e.colno})"
-                ) from None
-    if not seen:
-        raise UsageError(f"{path}: expected JSON Lines ({KEY}), got only blank lines")
+    return json_lines(path, KEY, _SHAPE)
 
 
 def _example(cfg: Config, path: Path, n: int, value: Any) -> tuple[list[str], str]:

@@ -271,18 +271,11 @@ def predict_json(r: PredictResult) -> dict[str, Any]:
 
 
 def predict_tables(r: PredictResult, precision: int) -> list[RenderableType]:
-    from rich.table import Table
 
     items: list[RenderableType] = []
     for item in r.items:
-        t = Table(title=f"next token after {item.text!r}", title_justify="left")
-        t.add_column("rank", justify="right")
-        t.add_column("token")
-        t.add_column("probability", justify="right")
-        t.add_column("")
-        for rank, (tok, p) in enumerate(item.top, 1):
-            t.add_row(str(rank), repr(tok), _fmt(p, precision), "█" * int(round(p * 20)))
-        items.append(t)
+        ranked = [(repr(tok), p) for tok, p in item.top]
+        items.append(_ranked_table(f"next token after {item.text!r}", "token", ranked, precision))
         if r.steps:
             how = "greedy" if r.temperature == 0 else f"temperature {r.temperature}, seed {r.seed}"
             items.append(
@@ -600,19 +593,24 @@ def label_json(r: Any) -> dict[str, Any]:
 
 
 def label_tables(r: Any, precision: int) -> list[RenderableType]:
+    return [
+        _ranked_table(f"label of {_one_line(item.text, 60)!r}", "label", item.labels, precision)
+        for item in r.items
+    ]
+
+
+def _ranked_table(title: str, what: str, ranked: list[tuple[str, float]], precision: int) -> RenderableType:
+    """Rank, name, probability and a bar: predict's next tokens and a classifier's labels."""
     from rich.table import Table
 
-    items: list[RenderableType] = []
-    for item in r.items:
-        t = Table(title=f"label of {_one_line(item.text, 60)!r}", title_justify="left")
-        t.add_column("rank", justify="right")
-        t.add_column("label")
-        t.add_column("probability", justify="right")
-        t.add_column("")
-        for rank, (name, p) in enumerate(item.labels, 1):
-            t.add_row(str(rank), name, _fmt(p, precision), "█" * int(round(p * 20)))
-        items.append(t)
-    return items
+    t = Table(title=title, title_justify="left")
+    t.add_column("rank", justify="right")
+    t.add_column(what)
+    t.add_column("probability", justify="right")
+    t.add_column("")
+    for rank, (name, p) in enumerate(ranked, 1):
+        t.add_row(str(rank), name, _fmt(p, precision), "█" * int(round(p * 20)))
+    return t
 
 
 def classify_json(rep: dict[str, Any]) -> dict[str, Any]:

@@ -126,9 +126,10 @@ def _json_kind(value: Any) -> str:
     return kind_of(value, json=True)
 
 
-def _jsonl_docs(cfg: Config, path: Path, key: str) -> Iterator[tuple[int, list[str]]]:
-    """(line number, tokens) of each non-blank line of a JSON Lines file."""
-    expected = "expected a JSON string or a list of strings"
+def json_lines(path: Path, key: str, expected: str) -> Iterator[tuple[int, Any]]:
+    """(line number, parsed value) of each non-blank line of a JSON Lines file: UTF-8 (a leading
+    byte-order mark dropped), one JSON value a line; a bad byte, invalid JSON or a file of only
+    blank lines is a usage error naming the file and line (`expected` says what a line holds)."""
     seen = False
     with open_data(path, key) as f:
         offset = 0
@@ -150,23 +151,30 @@ def _jsonl_docs(cfg: Config, path: Path, key: str) -> Iterator[tuple[int, list[s
                 value = json.loads(text)
             except json.JSONDecodeError as e:
                 raise UsageError(
-                    f"{path}: line {n}: {expected}, got invalid JSON: {e.msg} (column {e.colno})"
+                    f"{path}: line {n}: expected {expected}, got invalid JSON: {e.msg} (column {e.colno})"
                 ) from None
-            if isinstance(value, str):
-                yield n, tokenize(value, cfg.data.tokens)
-            elif isinstance(value, list):
-                for i, t in enumerate(value):
-                    if not isinstance(t, str):
-                        raise UsageError(
-                            f"{path}: line {n}: {expected}, got a list holding {_json_kind(t)} at index {i}"
-                        )
-                    if t == "":
-                        raise UsageError(f"{path}: line {n}: {expected}, got an empty token '' at index {i}")
-                yield n, value
-            else:
-                raise UsageError(f"{path}: line {n}: {expected}, got {_json_kind(value)}")
+            yield n, value
     if not seen:
         raise UsageError(f"{path}: expected JSON Lines ({key}), got only blank lines")
+
+
+def _jsonl_docs(cfg: Config, path: Path, key: str) -> Iterator[tuple[int, list[str]]]:
+    """(line number, tokens) of each non-blank line of a JSON Lines file."""
+    expected = "expected a JSON string or a list of strings"
+    for n, value in json_lines(path, key, "a JSON string or a list of strings"):
+        if isinstance(value, str):
+            yield n, tokenize(value, cfg.data.tokens)
+        elif isinstance(value, list):
+            for i, t in enumerate(value):
+                if not isinstance(t, str):
+                    raise UsageError(
+                        f"{path}: line {n}: {expected}, got a list holding {_json_kind(t)} at index {i}"
+                    )
+                if t == "":
+                    raise UsageError(f"{path}: line {n}: {expected}, got an empty token '' at index {i}")
+            yield n, value
+        else:
+            raise UsageError(f"{path}: line {n}: {expected}, got {_json_kind(value)}")
 
 
 def _inline_docs(cfg: Config) -> Iterator[tuple[int, list[str]]]:
