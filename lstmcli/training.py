@@ -413,7 +413,7 @@ def train(
         )
     if state.finished:  # extending a finished run (--set train.epochs=N)
         state.finished = False
-        if cfg.train.early_stopping.patience and state.best_epoch is not None and distribute.is_chief():
+        if cfg.train.early_stopping.patience and state.best_epoch is not None and chief:
             # model.keras is the best model so far: keep it as such while training goes on.
             runs.RunDir(run_dir).mark_model_best()
     backend.keras()
@@ -536,9 +536,10 @@ def train(
     state.wall_seconds = round(state.wall_seconds + time.perf_counter() - t0, 3)
     if nan_at is not None:
         epoch, step = nan_at
+        saved = runs.RunDir(run_dir).read_state().get("epoch", 0)  # the last checkpoint written
         raise LstmcliError(
             f"training stopped: the loss became NaN or infinite at epoch {epoch}, step {step}; "
-            f"{run_dir} keeps the last good checkpoint (epoch {state.epoch}). "
+            f"{run_dir} keeps the last good checkpoint (epoch {saved}). "
             "Lower train.learning_rate and resume or retrain."
         )
     if interrupted:
