@@ -256,6 +256,7 @@ RESUMABLE_KEYS = (
     "train.early_stopping.patience",
     "train.learning_rate",
     "train.kernel",
+    "train.jit_compile",
     "train.validation_steps",
     "train.tensorboard",
 )
