@@ -41,7 +41,8 @@ def test_the_class_is_only_in_the_first_token_and_1000_distractors_follow() -> N
 def test_chrono_bridges_the_gap_where_forget_bias_1_and_simple_rnn_do_not(runner, tmp_path) -> None:
     chrono = run_json(runner, "train", CONFIG, "--out", tmp_path / "chrono")
     assert chrono["metrics"]["val_accuracy"] >= 0.99
-    assert chrono["wall_seconds"] < 180
+    # Its time (under 3 minutes on 2 cores) is a measurement for docs/classify.md, not a test: a
+    # timed assertion fails whenever the machine is busy.
     for name, sets in (
         ("bias1", ["--set", "model.forget_bias=1.0"]),
         ("rnn", ["--set", "model.cell=simple_rnn", "--set", "model.forget_bias=1.0"]),
