@@ -141,13 +141,6 @@ Sets = Annotated[
 ]
 
 
-def _print(items: list[Any]) -> None:
-    """Tables only (no --json side): the commands' output goes through render.output."""
-    from lstmcli.render import output
-
-    output(False, dict, lambda: items)
-
-
 # ---------------------------------------------------------------- train
 
 

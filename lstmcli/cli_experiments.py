@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from lstmcli.cli import Json, Sets, app, handles_errors, releases_run_locks
+from lstmcli.cli import Json, Quiet, Sets, app, handles_errors, releases_run_locks
 
 Require = Annotated[
     list[str] | None,
@@ -42,6 +42,7 @@ def evaluate(
     sets: Sets = None,
     require: Require = None,
     json_out: Json = False,
+    quiet: Quiet = False,
 ) -> None:
     """Loss, accuracy, perplexity and bits per token on held-out data (no TensorFlow).
 
@@ -115,7 +116,7 @@ def sweep(
     ] = None,
     require: Require = None,
     json_out: Json = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only results and errors.")] = False,
+    quiet: Quiet = False,
 ) -> None:
     """Train a grid or a search of configs: one run directory per point, sweep.json with every
     point, its status and metrics, and the best one. `lstmcli runs DIR` lists the points.
@@ -192,6 +193,7 @@ def export(
     ] = False,
     force: Annotated[bool, typer.Option("--force", help="Replace an existing export at --out.")] = False,
     json_out: Json = False,
+    quiet: Quiet = False,
 ) -> None:
     """Export a run's model through Keras's Model.export: a TensorFlow SavedModel, ONNX or TFLite.
 
