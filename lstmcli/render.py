@@ -535,7 +535,9 @@ class TrainProgress:
         if self._task is None:
             self._bar.start()
             self._task = self._bar.add_task("train", total=steps, epoch="", rate="–", metrics="")
-        self._bar.reset(self._task, total=steps, completed=done, epoch=f"{epoch + 1}/{epochs}")
+        # reset() replaces every field when given any, so the epoch is set apart from it.
+        self._bar.reset(self._task, total=steps, completed=done)
+        self._bar.update(self._task, epoch=f"{epoch + 1}/{epochs}")
         self._show(self._last)
 
     def step(self, done: int, tokens_per_second: float, shown: dict[str, float]) -> None:
