@@ -248,7 +248,12 @@ def _text_sequence(
             if unknown == "skip":
                 continue
             if unknown == "error" or unknown not in index:
-                raise unknown_error(f"{path}: token {n}", vocab, t)
+                e = unknown_error(f"{path}: token {n}", vocab, t)
+                if cfg.task == "classify" and text.lstrip().startswith("{"):
+                    e = UsageError(
+                        f"{e.message}; --text is read as plain text: --label reads a JSON Lines file"
+                    )
+                raise e
             i = index[unknown]
         ids.append(i)
         keep.append(n)

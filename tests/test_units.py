@@ -258,6 +258,15 @@ def test_a_token_outside_the_vocabulary_and_a_missing_file_name_the_file(runner,
     assert result.exit_code == 2 and "none.txt: --text: no such file" in result.stderr
 
 
+def test_a_json_lines_file_without_label_on_a_classifier_says_what_label_reads(
+    runner, trained, tmp_path
+) -> None:
+    (tmp_path / "l.jsonl").write_text('{"text": "Xab", "label": "x"}\n', encoding="utf-8")
+    result = invoke(runner, "units", trained["classify", "lstm"], "--text", tmp_path / "l.jsonl", "--column")
+    assert result.exit_code == 2
+    assert "--text is read as plain text: --label reads a JSON Lines file" in result.stderr
+
+
 def test_units_imports_no_tensorflow(trained, tmp_path) -> None:
     (tmp_path / "t.txt").write_text("hellohelloolleh", encoding="utf-8")
     code = (
