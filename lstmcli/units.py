@@ -216,8 +216,7 @@ def _text_sequence(
 ) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """The text as one sequence (the state carries across lines, as in training) and the
     feature per token; tokens outside the vocabulary follow the run's data.unknown."""
-    from lstmcli.data import vocab_of
-    from lstmcli.vocab import unknown_error
+    from lstmcli.data import unknown_error, vocab_of
 
     text = _read_text(path)
     mode = cfg.data.tokens
