@@ -1,4 +1,4 @@
-"""The experiment commands: evaluate, sweep, export (registered on lstmcli.cli's app).
+"""The experiment commands: evaluate, sweep, export (registered on lstmcli.cli.commands's app).
 
 Kept apart from cli.py so that file stays one screen per command family; the same rules hold:
 parse arguments, call one function, hand its result to a renderer; TensorFlow only inside
@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from lstmcli.cli import Json, Quiet, Sets, app, handles_errors, releases_run_locks
+from lstmcli.cli.commands import Json, Quiet, Sets, app, handles_errors, releases_run_locks
 
 Require = Annotated[
     list[str] | None,
@@ -49,8 +49,9 @@ def evaluate(
     Held-out windows do not overlap (stride sequence_length; --set train.eval_stride=N for
     others). --set may change data.unknown and train.eval_stride only.
     """
-    from lstmcli import evaluation, gates
+    from lstmcli.analysis import evaluation
     from lstmcli.errors import RequirementError
+    from lstmcli.experiments import requirements as gates
     from lstmcli.render import evaluation_table, output, requirement_rows
 
     reqs = [gates.parse(r) for r in require or []]
@@ -121,10 +122,10 @@ def sweep(
     """Train a grid or a search of configs: one run directory per point, sweep.json with every
     point, its status and metrics, and the best one. `lstmcli runs DIR` lists the points.
     """
-    from lstmcli import gates
-    from lstmcli import sweep as sweep_mod
-    from lstmcli.cli import _state
+    from lstmcli.cli.commands import _state
     from lstmcli.errors import Interrupted, RequirementError, UsageError
+    from lstmcli.experiments import requirements as gates
+    from lstmcli.experiments import sweep as sweep_mod
     from lstmcli.render import output, stderr_console, sweep_table
 
     if resume is not None:
@@ -200,8 +201,8 @@ def export(
     The input is one-hot (batch, time, vocab) float32, the output next-token probabilities
     (batch, time, vocab); time is variable where the format allows it.
     """
-    from lstmcli import export as export_mod
     from lstmcli.errors import LstmcliError
+    from lstmcli.experiments import export as export_mod
     from lstmcli.render import export_table, output
 
     export_mod.check_format(fmt)  # before TensorFlow loads

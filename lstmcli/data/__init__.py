@@ -1,11 +1,11 @@
 """The data a config names, as one import: `lstmcli.data` re-exports the public names of its three
 modules — `vocab` (tokens ↔ ids ↔ one-hot), `sources` (the files read into ids) and `windows`
-(sliding windows and the seeded splits). All NumPy, no TensorFlow; lstmcli.pipeline turns the
+(sliding windows and the seeded splits). All NumPy, no TensorFlow; lstmcli.training.pipeline turns the
 windows into tf.data pipelines."""
 
 from __future__ import annotations
 
-from lstmcli.sources import (
+from lstmcli.data.sources import (
     ALIGN,
     CHUNK_BYTES,
     Corpus,
@@ -16,7 +16,7 @@ from lstmcli.sources import (
     read_corpus,
     resolve_vocab,
 )
-from lstmcli.vocab import (
+from lstmcli.data.vocab import (
     Vocab,
     build_vocab,
     encode_texts,
@@ -26,7 +26,7 @@ from lstmcli.vocab import (
     unknown_error,
     vocab_of,
 )
-from lstmcli.windows import (
+from lstmcli.data.windows import (
     MAX_BLOCKS,
     Windows,
     config_sequences,

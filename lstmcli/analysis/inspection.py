@@ -11,8 +11,8 @@ import numpy as np
 from lstmcli import runs
 from lstmcli.config import Config
 from lstmcli.data import config_sequences, encode_texts, joiner, resolve_vocab, vocab_of
-from lstmcli.engine import Engine, LayerStates
 from lstmcli.errors import UsageError
+from lstmcli.model.engine import Engine, LayerStates
 
 
 @dataclass
@@ -63,7 +63,7 @@ def resolve_target(target: str, sets: list[str] | None = None) -> Target:
 def make_engine(t: Target, engine: str = "auto") -> Engine:
     """auto: a run directory runs on NumPy (no TensorFlow import), a config on Keras (its
     weights come from Keras's seeded initialisers)."""
-    from lstmcli.engine import KerasEngine, NumpyEngine
+    from lstmcli.model.engine import KerasEngine, NumpyEngine
 
     if engine not in ("auto", "numpy", "keras"):
         raise UsageError(f"--engine: expected auto, numpy or keras, got {engine!r}")
@@ -84,7 +84,7 @@ TOLERANCE = 1e-5
 
 def gate_steps(cell: str, vocab: tuple[str, ...], seqs: list[np.ndarray], traces: list[Any]) -> list[Any]:
     """Per sequence, per timestep: the token and every gate and state, as lists per unit."""
-    from lstmcli.cell import CELLS
+    from lstmcli.model.cell import CELLS
 
     spec = CELLS[cell]
     out = []
@@ -110,7 +110,7 @@ def inspect(
     gates: bool = False,
     verify: bool = False,
 ) -> InspectResult:
-    from lstmcli.engine import layer_traces, states_from_traces
+    from lstmcli.model.engine import layer_traces, states_from_traces
 
     cfg = t.cfg
     seqs = encode_texts(cfg, texts, where="--input") if texts else config_sequences(cfg)

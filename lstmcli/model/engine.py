@@ -53,7 +53,7 @@ class KerasEngine:
         self.cfg = cfg
         self.model = model
         self.vocab = vocab_of(cfg)
-        from lstmcli import backend
+        from lstmcli.model import backend
 
         k = backend.keras()
         kinds = (k.layers.LSTM, k.layers.GRU, k.layers.SimpleRNN)
@@ -62,14 +62,14 @@ class KerasEngine:
     @classmethod
     def from_config(cls, cfg: Config) -> KerasEngine:
         """An untrained model whose weights come from the config's seed (same seed, same numbers)."""
-        from lstmcli import backend
+        from lstmcli.model import backend
 
         backend.set_seed(cfg.seed)
         return cls(cfg, backend.build_model(cfg))
 
     @classmethod
     def from_file(cls, cfg: Config, path: Any) -> KerasEngine:
-        from lstmcli import backend, kerasfile
+        from lstmcli.model import backend, kerasfile
 
         # Read the architecture without Keras first: a file holding layers lstmcli did not
         # write (a Lambda, a custom object) is refused before Keras sees it; Keras then loads
@@ -96,7 +96,7 @@ class KerasEngine:
         return [np.asarray(w) for w in self.recurrent[layer].get_weights()]
 
     def layer_states(self, layer: int, seqs: list[np.ndarray], return_sequences: bool) -> LayerStates:
-        from lstmcli import backend
+        from lstmcli.model import backend
 
         k = backend.keras()
         src = self.recurrent[layer]
@@ -145,7 +145,7 @@ class NumpyEngine:
 
     @classmethod
     def from_file(cls, cfg: Config, path: Any) -> NumpyEngine:
-        from lstmcli import kerasfile
+        from lstmcli.model import kerasfile
 
         spec = kerasfile.load_spec(path)
         check_spec(cfg, spec, path)
@@ -155,7 +155,7 @@ class NumpyEngine:
         return len(self.spec.layers)
 
     def next_probabilities(self, ids: np.ndarray) -> np.ndarray:
-        from lstmcli.cell import forward
+        from lstmcli.model.cell import forward
 
         x = self.vocab.one_hot(ids[None, :])
         # A classifier masks all-zero rows (padding) as its Masking layer does.
@@ -181,7 +181,7 @@ def layer_traces(cell: str, weights: list[list[np.ndarray]], vocab: Any, seqs: l
 
     `weights` holds [kernel, recurrent_kernel, bias] of each layer, in Keras's layout.
     """
-    from lstmcli import cell as cellmod
+    from lstmcli.model import cell as cellmod
 
     spec = cellmod.CELLS[cell]
     out: list[Any] = [None] * len(seqs)

@@ -20,10 +20,10 @@ from typing import Any
 import numpy as np
 
 from lstmcli.config import Config, VocabOptions, kind_of
+from lstmcli.data.sources import json_lines
+from lstmcli.data.vocab import Vocab, build_vocab, unknown_error, vocab_of
 from lstmcli.errors import UsageError
-from lstmcli.sources import json_lines
 from lstmcli.tokens import tokenize
-from lstmcli.vocab import Vocab, build_vocab, unknown_error, vocab_of
 
 PAD = -1
 """The id of a padding step: `tf.one_hot(-1)` is all zeros, masked by the model's Masking layer."""
@@ -289,7 +289,7 @@ class LabelResult:
 def predict_texts(t: Any, eng: Any, texts: list[str], top_k: int = 3) -> LabelResult:
     """Label probabilities of each text (`predict` on a classifier run): the text is read as the
     training data was (tokens, data.unknown, data.truncate), then run unpadded."""
-    from lstmcli.vocab import encode_texts
+    from lstmcli.data.vocab import encode_texts
 
     cfg = t.cfg
     assert isinstance(cfg.labels, list)

@@ -27,7 +27,7 @@ def require() -> None:
     import importlib.util
 
     # Found, not imported: TensorBoard imports TensorFlow when it can, and this check runs
-    # before lstmcli.backend has quieted TensorFlow's start-up.
+    # before lstmcli.model.backend has quieted TensorFlow's start-up.
     try:
         found = importlib.util.find_spec("tensorboard.summary.writer.event_file_writer") is not None
     except (ImportError, ValueError):

@@ -63,8 +63,8 @@ ForgetBias = Annotated[
 
 
 def _cells() -> dict[str, Any]:
-    """The registered recurrent cells (lstmcli.cell.CELLS), read when a config is checked."""
-    from lstmcli.cell import CELLS
+    """The registered recurrent cells (lstmcli.model.cell.CELLS), read when a config is checked."""
+    from lstmcli.model.cell import CELLS
 
     return CELLS
 
@@ -74,7 +74,7 @@ class ModelConfig(_Strict):
 
     cell: str = Field(
         "lstm",
-        description="Recurrent cell: lstm, gru or simple_rnn (the cells lstmcli.cell registers).",
+        description="Recurrent cell: lstm, gru or simple_rnn (the cells lstmcli.model.cell registers).",
         json_schema_extra=lambda schema: schema.update(enum=list(_cells())),
     )
     units: int = Field(32, ge=1, le=4096, description="Units (hidden size) of each recurrent layer.")
@@ -173,7 +173,7 @@ SCHEDULES = ("constant", "cosine", "exponential", "step")
 
 
 class LRSchedule(_Strict):
-    """A learning-rate schedule with its parameters (lstmcli.schedules maps it onto
+    """A learning-rate schedule with its parameters (lstmcli.training.schedules maps it onto
     keras.optimizers.schedules); defaults are filled in from the run's length when training starts."""
 
     name: Literal["constant", "cosine", "exponential", "step"] = Field(description="The schedule.")
@@ -443,7 +443,7 @@ class Config(_Strict):
 
     @property
     def labels_are_auto(self) -> bool:
-        """True until `lstmcli.classify` has replaced `labels: auto` by the data's labels."""
+        """True until `lstmcli.tasks.classify` has replaced `labels: auto` by the data's labels."""
         return isinstance(self.labels, str)
 
     @property

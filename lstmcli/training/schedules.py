@@ -22,7 +22,7 @@ def schedule_of(cfg: Config) -> LRSchedule:
 def learning_rate(cfg: Config, steps_per_epoch: int) -> Any:
     """The optimizer's learning_rate: a float for `constant`, else a Keras schedule whose
     defaults come from the run's length (`steps_per_epoch` × train.epochs)."""
-    from lstmcli import backend
+    from lstmcli.model import backend
 
     k = backend.keras()
     s = schedule_of(cfg)
@@ -51,6 +51,6 @@ def current(optimizer: Any) -> float:
 
 
 def is_scheduled(optimizer: Any) -> bool:
-    from lstmcli import backend
+    from lstmcli.model import backend
 
     return isinstance(optimizer._learning_rate, backend.keras().optimizers.schedules.LearningRateSchedule)

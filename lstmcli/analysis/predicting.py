@@ -6,10 +6,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from lstmcli.analysis.inspection import Target
 from lstmcli.data import encode_texts, joiner, vocab_of
-from lstmcli.engine import Engine
 from lstmcli.errors import UsageError
-from lstmcli.inspection import Target
+from lstmcli.model.engine import Engine
 
 
 @dataclass

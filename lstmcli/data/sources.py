@@ -18,9 +18,9 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from lstmcli.config import Config, VocabOptions, kind_of
+from lstmcli.data.vocab import Vocab, build_vocab, id_dtype, stand_in_id, unknown_error, vocab_of
 from lstmcli.errors import UsageError
 from lstmcli.tokens import tokenize
-from lstmcli.vocab import Vocab, build_vocab, id_dtype, stand_in_id, unknown_error, vocab_of
 
 CHUNK_BYTES = 1 << 20
 """Text files are read and mapped to ids this many bytes at a time (a 1 MiB chunk costs ~30 MB
@@ -231,7 +231,7 @@ def resolve_vocab(cfg: Config) -> Config:
     the list and apply to `vocab: auto` only.
     """
     if cfg.task == "classify" and (cfg.vocab_is_auto or cfg.labels_are_auto):
-        from lstmcli.classify import load_examples  # reads vocab and labels together
+        from lstmcli.tasks.classify import load_examples  # reads vocab and labels together
 
         return load_examples(cfg)[0]
     if not cfg.vocab_is_auto:

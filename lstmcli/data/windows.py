@@ -9,9 +9,9 @@ from typing import Any
 import numpy as np
 
 from lstmcli.config import Config
+from lstmcli.data.sources import Corpus, read_corpus, resolve_vocab
+from lstmcli.data.vocab import vocab_of
 from lstmcli.errors import UsageError
-from lstmcli.sources import Corpus, read_corpus, resolve_vocab
-from lstmcli.vocab import vocab_of
 
 MAX_BLOCKS = 1 << 20
 """At most this many blocks of windows: the block ids of a pass fit in 8 MB."""
@@ -195,10 +195,10 @@ def load_windows(cfg: Config) -> tuple[Config, Any]:
     """Everything training needs from the data, read and checked before TensorFlow is imported.
 
     Returns the config with its vocabulary resolved (write that one to the run directory) and
-    the windows with their validation split (for task: classify, `lstmcli.classify.Examples`).
+    the windows with their validation split (for task: classify, `lstmcli.tasks.classify.Examples`).
     """
     if cfg.task == "classify":
-        from lstmcli.classify import load_examples
+        from lstmcli.tasks.classify import load_examples
 
         return load_examples(cfg)
     cfg = resolve_vocab(cfg)
@@ -209,7 +209,7 @@ def config_sequences(cfg: Config, limit: int = 3) -> list[np.ndarray]:
     """The sequences `inspect CONFIG` shows: every inline sequence, or the inputs of the first
     `limit` windows of a data file (sequence_length tokens each)."""
     if cfg.task == "classify":
-        from lstmcli.classify import example_sequences
+        from lstmcli.tasks.classify import example_sequences
 
         return example_sequences(cfg, limit)
     if cfg.data.sequences:

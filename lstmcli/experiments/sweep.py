@@ -143,7 +143,7 @@ def available_metrics(cfg: Config) -> list[str]:
     if cfg.train.validation_split > 0:
         names += ["val_loss", "val_accuracy"]
     if cfg.train.test_split > 0:
-        from lstmcli.evaluation import METRICS
+        from lstmcli.analysis.evaluation import METRICS
 
         names += list(METRICS)
     return names
@@ -245,8 +245,8 @@ def plan(
     seed: int | None = None,
 ) -> Plan:
     """Check a new sweep completely (every point's config, the objective, the output folder)."""
-    from lstmcli import gates
     from lstmcli.data import load_windows
+    from lstmcli.experiments import requirements as gates
 
     fixed, grid = parse_grid(sets)
     cfg = config_mod.load(config_path, fixed)
@@ -355,7 +355,7 @@ def _save(p: Plan) -> None:
 
 def _train_point(p: Plan, point: Point, cfg: Config, listeners: list[Any], progress: Any) -> None:
     """Train (or resume, or just read) one point's run directory; record its outcome."""
-    from lstmcli import training
+    from lstmcli.training import loop as training
 
     out = p.out / point.name
     try:
@@ -384,7 +384,7 @@ def _train_point(p: Plan, point: Point, cfg: Config, listeners: list[Any], progr
     finally:
         if runs.lock_holder(out) == os.getpid():
             runs.claim(out).release()  # the point is done with: another process may resume it
-        from lstmcli import backend
+        from lstmcli.model import backend
 
         backend.keras().backend.clear_session()
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from lstmcli.backend import keras
+from lstmcli.model.backend import keras
 
 if TYPE_CHECKING:
     from lstmcli.config import Config
 
-# multi_worker runs lstmcli's own training step (lstmcli.training); Keras 3 model.fit under
+# multi_worker runs lstmcli's own training step (lstmcli.training.loop); Keras 3 model.fit under
 # MultiWorkerMirroredStrategy fails on TensorFlow 2.21 / Keras 3.15 (keras-team/keras#20585).
 
 COLLECTIVE_TIMEOUT = 120.0

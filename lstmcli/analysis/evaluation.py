@@ -2,7 +2,7 @@
 never trained on (the run's test split, or another file), through the NumPy engine.
 
 Why NumPy and not Keras: evaluation is a forward pass over a saved model.keras, and lstmcli
-already reproduces it to 1e-5 without TensorFlow (lstmcli.cell, checked against Keras by the
+already reproduces it to 1e-5 without TensorFlow (lstmcli.model.cell, checked against Keras by the
 cell tests). Importing TensorFlow and loading the model costs ~3 s before the first window;
 the NumPy engine starts in ~0.1 s, so `evaluate --require` gates in CI cost what they measure.
 """
@@ -102,13 +102,13 @@ def one_blas_thread() -> Iterator[None]:
 def measure(
     spec: Any, windows: Windows, index: np.ndarray, vocab_size: int, batch: int = 256
 ) -> dict[str, float]:
-    """Evaluate a model spec (lstmcli.kerasfile) on the given windows, in batches."""
+    """Evaluate a model spec (lstmcli.model.kerasfile) on the given windows, in batches."""
     with one_blas_thread():
         return _measure(spec, windows, index, vocab_size, batch)
 
 
 def _measure(spec: Any, windows: Windows, index: np.ndarray, vocab_size: int, batch: int) -> dict[str, float]:
-    from lstmcli.cell import forward
+    from lstmcli.model.cell import forward
 
     stack = spec.stack()
     eye = np.eye(vocab_size, dtype=np.float32)
@@ -126,7 +126,7 @@ def _measure(spec: Any, windows: Windows, index: np.ndarray, vocab_size: int, ba
 
 def test_metrics(run_dir: Path, cfg: Config, windows: Windows) -> dict[str, float]:
     """The test split's metrics of the model in `run_dir` (train calls this at its end)."""
-    from lstmcli import engine, kerasfile
+    from lstmcli.model import engine, kerasfile
 
     spec = kerasfile.load_spec(run_dir / runs.MODEL)
     engine.check_spec(cfg, spec, run_dir / runs.MODEL)
@@ -156,7 +156,7 @@ def check_sets(sets: list[str]) -> None:
 def evaluate(run_dir: Path, data: Path | None = None, sets: list[str] | None = None) -> Evaluation:
     """Evaluate a run on its own test split, or on a data file read like its training data."""
     from lstmcli import config as config_mod
-    from lstmcli import engine, kerasfile
+    from lstmcli.model import engine, kerasfile
 
     check_sets(list(sets or []))
     run = runs.open_run(run_dir)

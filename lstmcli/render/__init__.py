@@ -14,8 +14,8 @@ import numpy as np
 if TYPE_CHECKING:
     from rich.console import Console, RenderableType
 
-    from lstmcli.inspection import InspectResult
-    from lstmcli.predicting import PredictResult
+    from lstmcli.analysis.inspection import InspectResult
+    from lstmcli.analysis.predicting import PredictResult
 
 SPARK = "▁▂▃▄▅▆▇█"
 
@@ -348,7 +348,7 @@ def gate_tables(
     if not r.steps:
         return items
     keys = [k for k in r.steps[0][0] if k != "token" and r.steps[0][0][k] is not None]
-    from lstmcli.cell import CELLS
+    from lstmcli.model.cell import CELLS
 
     spec = CELLS[r.cell]
     legend = spec.equations

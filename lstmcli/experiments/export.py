@@ -45,7 +45,7 @@ def check_out(out: Path, force: bool) -> None:
 
 def export(run_dir: Path, fmt: str, out: Path, *, verify: bool, force: bool = False) -> dict[str, Any]:
     """Write the run's model as `fmt` to `out` (atomically: built beside it, then renamed)."""
-    from lstmcli import backend, engine, kerasfile
+    from lstmcli.model import backend, engine, kerasfile
 
     keras_format = check_format(fmt)
     run = runs.open_run(run_dir)
@@ -108,8 +108,8 @@ def _size(p: Path) -> int:
 
 def check(cfg: Any, spec: Any, runtime: Any) -> dict[str, Any]:
     """Run the artifact on the run's own sequences; compare every probability with NumPy's."""
-    from lstmcli.cell import forward
     from lstmcli.data import config_sequences, vocab_of
+    from lstmcli.model.cell import forward
 
     vocab = vocab_of(cfg)
     seqs = config_sequences(cfg)

@@ -23,8 +23,8 @@ import numpy as np
 from lstmcli.data import ALIGN, Windows, aligned_empty
 
 if TYPE_CHECKING:
-    from lstmcli.classify import Examples
     from lstmcli.config import Config
+    from lstmcli.tasks.classify import Examples
 
 SHUFFLE_BUFFER = 1 << 15
 """Training windows shuffled exactly up to this many; a shuffle buffer of this size above it."""
@@ -191,7 +191,7 @@ def _gather(windows: Windows, vocab_size: int, one_hot: bool = True) -> Any:
 
 class LabelDatasets:
     """tf.data pipelines of a classifier: (ids (batch, sequence_length) int32 with PAD, label ids
-    (batch,) int32). The same seeded order as lstmcli.pipeline: a resumed run skips the batches it
+    (batch,) int32). The same seeded order as lstmcli.training.pipeline: a resumed run skips the batches it
     has done and sees exactly the batches of an unbroken run."""
 
     def __init__(self, cfg: Config, ex: Examples) -> None:

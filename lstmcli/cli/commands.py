@@ -192,15 +192,16 @@ def train(
     a crash) continues with --resume.
     """
     from lstmcli import config as config_mod
-    from lstmcli import gates, runs
+    from lstmcli import runs
     from lstmcli.errors import UsageError
+    from lstmcli.experiments import requirements as gates
 
     if resume is not None:
         if config is not None or out is not None or force:
             raise UsageError(
                 "--resume RUN_DIR takes the run's own config: give no CONFIG, --out or --force with it"
             )
-        from lstmcli import training
+        from lstmcli.training import loop as training
 
         run_dir = resume
         if not _other_worker(runs.open_run(resume).config):
@@ -208,7 +209,7 @@ def train(
             # of a multi-worker run only read the chief's run directory.
             runs.claim(run_dir)
         cfg = training.resume_config(resume, sets or [])
-        from lstmcli import engine, kerasfile
+        from lstmcli.model import engine, kerasfile
 
         model_file = run_dir / runs.MODEL
         engine.check_spec(cfg, kerasfile.load_spec(model_file), model_file)  # the run checks itself
@@ -226,24 +227,24 @@ def train(
     if cfg.train.validation_split > 0:
         available += ["val_loss", "val_accuracy"]
     if cfg.train.test_split > 0:
-        from lstmcli.evaluation import METRICS as test_metrics
+        from lstmcli.analysis.evaluation import METRICS as test_metrics
 
         available += list(test_metrics)
     if cfg.task != "classify":  # a classifier's per-label names are known once its labels are
         gates.check_names(reqs, available)
     if plot is not None:
-        from lstmcli import plot as plot_mod
+        from lstmcli.analysis import plot as plot_mod
 
         plot_mod.require(plot)
 
-    from lstmcli import training
     from lstmcli.render import classify_json, classify_tables, metrics_table, output, stderr_console
+    from lstmcli.training import loop as training
 
     source = str(config) if resume is None else str(resume / runs.CONFIG)
     with config_mod.in_source(source):  # the messages `config validate` gives for this config
         prep = training.prepare(cfg)  # data errors surface here, before anything is written
     if cfg.task == "classify":
-        from lstmcli.classify import metric_names
+        from lstmcli.tasks.classify import metric_names
 
         gates.check_names(reqs, available + metric_names(prep.cfg))
     scratch = None
@@ -318,7 +319,7 @@ def train(
 
 def _other_worker(cfg: Any) -> bool:
     """A multi-worker run's workers other than the chief never write the run directory."""
-    from lstmcli.distribute import is_chief
+    from lstmcli.training.distribute import is_chief
 
     return bool(cfg.train.distribute == "multi_worker" and not is_chief())
 
@@ -371,12 +372,12 @@ def inspect(
     With --gates, every gate (i, f, g, o) and state (c, h) at every timestep, computed by
     lstmcli's NumPy implementation of the LSTM equations from the layer's weights.
     """
-    from lstmcli import inspection
+    from lstmcli.analysis import inspection
     from lstmcli.errors import LstmcliError as _E
     from lstmcli.render import gate_tables, inspect_json, inspect_tables, output, verify_line
 
     if plot is not None:
-        from lstmcli import plot as plot_mod
+        from lstmcli.analysis import plot as plot_mod
 
         plot_mod.require(plot)
     target_ = inspection.resolve_target(target, sets)
@@ -437,7 +438,8 @@ def predict(
 ) -> None:
     """Next-token probabilities for each text, and optionally generate a continuation; for a
     classifier (task: classify), the probabilities of its labels."""
-    from lstmcli import inspection, predicting, runs
+    from lstmcli import runs
+    from lstmcli.analysis import inspection, predicting
     from lstmcli.errors import UsageError
     from lstmcli.render import output, predict_json, predict_tables
 
@@ -452,8 +454,8 @@ def predict(
 
     encode_texts(run.config, texts)  # bad input fails before the model loads
     if run.config.task == "classify":
-        from lstmcli import classify
         from lstmcli.render import label_json, label_tables
+        from lstmcli.tasks import classify
 
         if steps or temperature:
             raise UsageError("--steps/--temperature: a classifier predicts labels; it generates no tokens")
@@ -629,7 +631,7 @@ def compare(
 
 
 # evaluate, sweep and export live in their own module (registered on `app` when imported).
-from lstmcli import cli_experiments  # noqa: E402,F401
+from lstmcli.cli import experiments as cli_experiments  # noqa: E402,F401
 
 
 def main() -> None:

@@ -91,13 +91,13 @@ def build_model(cfg: Config) -> Any:
     """
     k = keras()
     v = len(cfg.vocab)
-    from lstmcli.cell import CELLS
+    from lstmcli.model.cell import CELLS
 
     layer_cls = getattr(k.layers, CELLS[cfg.model.cell].keras_class)
     classify = cfg.task == "classify"
     layers: list[Any] = [k.Input(shape=(None, v), name="one_hot")]
     if classify:
-        # Padding is an all-zero one-hot row (lstmcli.classify.PAD): masked, it never changes
+        # Padding is an all-zero one-hot row (lstmcli.tasks.classify.PAD): masked, it never changes
         # the state, and the last layer's output is the state after the example's last token.
         layers.append(k.layers.Masking(mask_value=0.0, name="padding"))
     last = cfg.model.num_layers - 1
@@ -118,7 +118,7 @@ def build_model(cfg: Config) -> Any:
 
 def _set_forget_bias(model: Any, cfg: Config) -> None:
     """`model.forget_bias` other than Keras's 1.0: written into the stock bias variables."""
-    from lstmcli.forget_bias import lstm_bias
+    from lstmcli.model.forget_bias import lstm_bias
 
     k = keras()
     lstms = [layer for layer in model.layers if isinstance(layer, k.layers.LSTM)]
@@ -129,9 +129,9 @@ def _set_forget_bias(model: Any, cfg: Config) -> None:
 
 
 def make_optimizer(cfg: Config, steps_per_epoch: int = 1) -> Any:
-    """The optimizer with train.clipnorm and train.lr_schedule (lstmcli.schedules; a schedule's
+    """The optimizer with train.clipnorm and train.lr_schedule (lstmcli.training.schedules; a schedule's
     default lengths come from `steps_per_epoch`)."""
-    from lstmcli import schedules
+    from lstmcli.training import schedules
 
     k = keras()
     cls = {

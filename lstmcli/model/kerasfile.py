@@ -13,10 +13,10 @@ from typing import Any, NoReturn, TypeGuard
 import h5py
 import numpy as np
 
-from lstmcli.cell import CELLS, F32, RecurrentWeights
 from lstmcli.errors import RunDirError
+from lstmcli.model.cell import CELLS, F32, RecurrentWeights
 
-Kind = str  # a registered cell's name (lstmcli.cell.CELLS)
+Kind = str  # a registered cell's name (lstmcli.model.cell.CELLS)
 
 _CONFIG = "config.json"
 _METADATA = "metadata.json"

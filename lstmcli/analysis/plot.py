@@ -11,7 +11,7 @@ from lstmcli.errors import UsageError
 from lstmcli.runs import write_with
 
 if TYPE_CHECKING:
-    from lstmcli.inspection import InspectResult
+    from lstmcli.analysis.inspection import InspectResult
 
 
 def _pyplot() -> Any:

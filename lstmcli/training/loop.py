@@ -17,10 +17,12 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from lstmcli import __version__, backend, distribute, runs
+from lstmcli import __version__, runs
 from lstmcli.config import Config, dump_yaml
 from lstmcli.data import Windows, load_windows
 from lstmcli.errors import Interrupted, LstmcliError, UsageError
+from lstmcli.model import backend
+from lstmcli.training import distribute
 
 CHECKPOINT = runs.CHECKPOINT
 
@@ -40,7 +42,7 @@ class Prepared:
     """Everything checked and loaded before a run directory is touched."""
 
     cfg: Config  # vocab: auto resolved to its token list, as config.yaml records it
-    windows: Any  # lstmcli.data.Windows, or lstmcli.classify.Examples for task: classify
+    windows: Any  # lstmcli.data.Windows, or lstmcli.tasks.classify.Examples for task: classify
     strategy: Any = None  # a tf.distribute strategy, or None for one device
 
     def scope(self) -> Any:
@@ -55,7 +57,7 @@ def prepare(cfg: Config) -> Prepared:
     anything is written or trained."""
     cfg, windows = load_windows(cfg)
     if cfg.train.tensorboard:
-        from lstmcli import tensorboard_log
+        from lstmcli.training import tensorboard_log
 
         tensorboard_log.require()
     strategy = None
@@ -99,12 +101,12 @@ class Pipeline:
 
 def _pipeline(cfg: Config, windows: Windows) -> Pipeline:
     """Ids stay ids in memory; windows are gathered and one-hot encoded per batch in the input
-    pipeline (lstmcli.pipeline).
+    pipeline (lstmcli.training.pipeline).
 
     The dataset repeats forever and the loop keeps one iterator for the whole run instead of
     building one per epoch (measured on hello under fit, 300 one-step epochs: 13.6 s → 2.8 s).
     """
-    from lstmcli.pipeline import Datasets, LabelDatasets
+    from lstmcli.training.pipeline import Datasets, LabelDatasets
 
     if cfg.task == "classify":
         d: Any = LabelDatasets(cfg, windows)  # type: ignore[arg-type]  # Examples, for classify
@@ -200,7 +202,7 @@ def create_run_dir(prep: Prepared, out: Path, force: bool) -> None:
 
 
 def steps_per_epoch(cfg: Config, windows: Windows) -> int:
-    """Steps of one epoch, as lstmcli.pipeline.Datasets counts them (before TensorFlow starts)."""
+    """Steps of one epoch, as lstmcli.training.pipeline.Datasets counts them (before TensorFlow starts)."""
     full = -(-windows.size("train") // cfg.train.batch_size)
     return min(cfg.train.steps_per_epoch, full) if cfg.train.steps_per_epoch else full
 
@@ -323,7 +325,7 @@ class _Steps:
         optimizer = model.optimizer
         replicas = strategy.num_replicas_in_sync if strategy is not None else 1
         if kernel == "fast":
-            from lstmcli import kernels
+            from lstmcli.model import kernels
 
             forward = kernels.make_forward(model)
         else:
@@ -419,7 +421,7 @@ def train(
             runs.RunDir(run_dir).mark_model_best()
     backend.keras()
     if cfg.train.tensorboard and chief:  # one event per completed epoch, also across resumes
-        from lstmcli import tensorboard_log
+        from lstmcli.training import tensorboard_log
 
         hear.append(tensorboard_log.Writer(run_dir, state.epoch))
     # Seeds again on resume too: the data order comes from the skip below, not from RNG state.
@@ -430,7 +432,7 @@ def train(
             model = backend.load_model_for_training(run_dir / runs.MODEL)
     except Exception as e:
         raise LstmcliError(f"{run_dir / runs.MODEL}: cannot resume from it: {e}") from None
-    from lstmcli import schedules
+    from lstmcli.training import schedules
 
     scheduled = schedules.is_scheduled(model.optimizer)  # a schedule continues at its own step
     if not scheduled and cfg.train.learning_rate != schedules.current(model.optimizer):
@@ -618,14 +620,14 @@ def _finish(model: Any, run_dir: Path, state: State, prep: Prepared, kernel: str
     files: dict[str, Any] = {}
     report = None
     if cfg.task == "classify":
-        from lstmcli import classify
+        from lstmcli.tasks import classify
 
         kept = backend.load_model(run_dir / runs.MODEL) if keep_best else model
         report = _classify_report(kept, cfg, prep.windows)
         metrics.update(classify.flat_metrics(report))
         files[classify.CONFUSION] = {k: report[k] for k in ("split", "labels", "matrix")}
     elif prep.windows.test_blocks.size:  # train.test_split: the kept model on windows never seen
-        from lstmcli import evaluation
+        from lstmcli.analysis import evaluation
 
         metrics.update(evaluation.test_metrics(run_dir, cfg, prep.windows))
     files[runs.METRICS] = metrics
@@ -676,7 +678,7 @@ def _predict_labels(model: Any, cfg: Config, ids: np.ndarray, batch: int = 256) 
 
 def _classify_report(model: Any, cfg: Config, ex: Any) -> dict[str, Any]:
     """The report on the validation split (or on the training examples when there is none)."""
-    from lstmcli import classify
+    from lstmcli.tasks import classify
 
     part, name = (ex.val, "validation") if ex.val.size else (ex.train, "train")
     labels = cfg.labels if isinstance(cfg.labels, list) else []  # resolved before training
