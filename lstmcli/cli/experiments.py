@@ -1,18 +1,38 @@
-"""The experiment commands: evaluate, sweep, export (registered on lstmcli.cli.commands's app).
+"""The experiment commands: evaluate, sweep, export (`register(app)` adds them to the app).
 
-Kept apart from cli.py so that file stays one screen per command family; the same rules hold:
+Kept apart from commands.py so that file stays one screen per command family; the same rules hold:
 parse arguments, call one function, hand its result to a renderer; TensorFlow only inside
 command bodies that need it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-from lstmcli.cli.commands import Json, Quiet, Sets, app, handles_errors, releases_run_locks
+from lstmcli.cli.options import F, Json, Quiet, Sets, handles_errors, releases_run_locks
+
+_COMMANDS: list[tuple[Callable[..., Any], dict[str, Any]]] = []
+
+
+def _command(**kwargs: Any) -> Callable[[F], F]:
+    """`@app.command(**kwargs)`, deferred until `register(app)`: this module never imports the app."""
+
+    def remember(fn: F) -> F:
+        _COMMANDS.append((fn, kwargs))
+        return fn
+
+    return remember
+
+
+def register(app: typer.Typer) -> None:
+    """Add evaluate, sweep and export to `app` (called once by `lstmcli.cli.commands`)."""
+    for fn, kwargs in _COMMANDS:
+        app.command(**kwargs)(fn)
+
 
 Require = Annotated[
     list[str] | None,
@@ -24,7 +44,7 @@ Require = Annotated[
 ]
 
 
-@app.command(
+@_command(
     epilog="Examples: [bold]lstmcli evaluate runs/text[/] (its test split) · "
     "[bold]lstmcli evaluate runs/text --data held_out.txt --require 'test_loss<=1.2' --json[/]",
 )
@@ -67,7 +87,7 @@ def evaluate(
         raise RequirementError("\n".join(failed))
 
 
-@app.command(
+@_command(
     epilog="Examples: [bold]lstmcli sweep configs/text.yaml --set model.units=16,32 "
     "--set train.learning_rate=0.01,0.003[/] · "
     "[bold]lstmcli sweep configs/text.yaml --search space.yaml --trials 20[/] · "
@@ -122,7 +142,7 @@ def sweep(
     """Train a grid or a search of configs: one run directory per point, sweep.json with every
     point, its status and metrics, and the best one. `lstmcli runs DIR` lists the points.
     """
-    from lstmcli.cli.commands import _state
+    from lstmcli.cli.options import state as _state
     from lstmcli.errors import Interrupted, RequirementError, UsageError
     from lstmcli.experiments import requirements as gates
     from lstmcli.experiments import sweep as sweep_mod
@@ -172,7 +192,7 @@ def sweep(
             raise RequirementError("\n".join(f"best point {best['name']}: {f}" for f in failed))
 
 
-@app.command(
+@_command(
     epilog="Examples: [bold]lstmcli export runs/hello --format onnx --out hello.onnx --verify[/] · "
     "[bold]lstmcli export runs/hello --format saved_model --out hello_savedmodel[/]",
 )

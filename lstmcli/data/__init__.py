@@ -5,6 +5,7 @@ windows into tf.data pipelines."""
 
 from __future__ import annotations
 
+from lstmcli.data.files import open_data
 from lstmcli.data.sources import (
     ALIGN,
     CHUNK_BYTES,
@@ -12,7 +13,6 @@ from lstmcli.data.sources import (
     aligned_empty,
     codepoints,
     count_tokens,
-    open_data,
     read_corpus,
     resolve_vocab,
 )

@@ -6,18 +6,18 @@ from __future__ import annotations
 
 import codecs
 import io
-import json
 import re
 from array import array
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import numpy as np
 
 from lstmcli.config import Config, VocabOptions, kind_of
+from lstmcli.data.files import json_lines, open_data
 from lstmcli.data.vocab import Vocab, build_vocab, id_dtype, stand_in_id, unknown_error, vocab_of
 from lstmcli.errors import UsageError
 from lstmcli.tokens import tokenize
@@ -42,22 +42,6 @@ def _source(cfg: Config) -> tuple[str, Path | None]:
     if d.sequences_file is not None:
         return "data.sequences_file", d.sequences_file
     return "data.sequences", None
-
-
-def open_data(path: Path, key: str) -> BinaryIO:
-    """Open a data file for binary reading; a missing, empty or unreadable file is a usage error."""
-    try:
-        f = path.open("rb")
-    except FileNotFoundError:
-        raise UsageError(f"{path}: no such data file ({key})") from None
-    except IsADirectoryError:
-        raise UsageError(f"{path}: expected a data file ({key}), got a directory") from None
-    except OSError as e:
-        raise UsageError(f"{path}: cannot read the data file ({key}): {e.strerror}") from None
-    if path.is_file() and path.stat().st_size == 0:
-        f.close()
-        raise UsageError(f"{path}: expected UTF-8 text ({key}), got an empty file")
-    return f
 
 
 def _file_size(path: Path) -> int:
@@ -124,38 +108,6 @@ def codepoints(text: str) -> np.ndarray:
 
 def _json_kind(value: Any) -> str:
     return kind_of(value, json=True)
-
-
-def json_lines(path: Path, key: str, expected: str) -> Iterator[tuple[int, Any]]:
-    """(line number, parsed value) of each non-blank line of a JSON Lines file: UTF-8 (a leading
-    byte-order mark dropped), one JSON value a line; a bad byte, invalid JSON or a file of only
-    blank lines is a usage error naming the file and line (`expected` says what a line holds)."""
-    seen = False
-    with open_data(path, key) as f:
-        offset = 0
-        for n, raw in enumerate(f, 1):
-            try:
-                text = raw.decode("utf-8")
-            except UnicodeDecodeError as e:
-                raise UsageError(
-                    f"{path}: line {n}: expected UTF-8 text ({key}), got byte "
-                    f"0x{raw[e.start]:02x} at offset {offset + e.start}"
-                ) from None
-            offset += len(raw)
-            if n == 1:
-                text = text.removeprefix("\ufeff")
-            if not text.strip():
-                continue
-            seen = True
-            try:
-                value = json.loads(text)
-            except json.JSONDecodeError as e:
-                raise UsageError(
-                    f"{path}: line {n}: expected {expected}, got invalid JSON: {e.msg} (column {e.colno})"
-                ) from None
-            yield n, value
-    if not seen:
-        raise UsageError(f"{path}: expected JSON Lines ({key}), got only blank lines")
 
 
 def _jsonl_docs(cfg: Config, path: Path, key: str) -> Iterator[tuple[int, list[str]]]:

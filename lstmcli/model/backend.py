@@ -129,9 +129,9 @@ def _set_forget_bias(model: Any, cfg: Config) -> None:
 
 
 def make_optimizer(cfg: Config, steps_per_epoch: int = 1) -> Any:
-    """The optimizer with train.clipnorm and train.lr_schedule (lstmcli.training.schedules; a schedule's
+    """The optimizer with train.clipnorm and train.lr_schedule (lstmcli.model.schedules; a schedule's
     default lengths come from `steps_per_epoch`)."""
-    from lstmcli.training import schedules
+    from lstmcli.model import schedules
 
     k = keras()
     cls = {

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from lstmcli.config import Config, VocabOptions, kind_of
-from lstmcli.data.sources import json_lines
+from lstmcli.data.files import json_lines
 from lstmcli.data.vocab import Vocab, build_vocab, unknown_error, vocab_of
 from lstmcli.errors import UsageError
 from lstmcli.tokens import tokenize

@@ -432,7 +432,7 @@ def train(
             model = backend.load_model_for_training(run_dir / runs.MODEL)
     except Exception as e:
         raise LstmcliError(f"{run_dir / runs.MODEL}: cannot resume from it: {e}") from None
-    from lstmcli.training import schedules
+    from lstmcli.model import schedules
 
     scheduled = schedules.is_scheduled(model.optimizer)  # a schedule continues at its own step
     if not scheduled and cfg.train.learning_rate != schedules.current(model.optimizer):

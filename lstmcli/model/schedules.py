@@ -1,6 +1,10 @@
 """train.lr_schedule → a keras.optimizers.schedules object (Keras serialises its own schedules,
 so model.keras still loads in safe mode and a resumed run continues the schedule at the
-optimizer's own step count: bit-identical to an unbroken run)."""
+optimizer's own step count: bit-identical to an unbroken run).
+
+Keras is imported here directly, not through `backend.keras()`: `backend.make_optimizer` calls
+this module, and going back through `backend` would be an import cycle. Both functions that
+touch Keras run only once `backend` has imported it (with TensorFlow's start-up quieted)."""
 
 from __future__ import annotations
 
@@ -22,9 +26,8 @@ def schedule_of(cfg: Config) -> LRSchedule:
 def learning_rate(cfg: Config, steps_per_epoch: int) -> Any:
     """The optimizer's learning_rate: a float for `constant`, else a Keras schedule whose
     defaults come from the run's length (`steps_per_epoch` × train.epochs)."""
-    from lstmcli.model import backend
+    import keras as k  # already imported, quietly, by backend.make_optimizer: its only caller
 
-    k = backend.keras()
     s = schedule_of(cfg)
     lr = cfg.train.learning_rate
     total = max(1, steps_per_epoch * cfg.train.epochs)
@@ -51,6 +54,6 @@ def current(optimizer: Any) -> float:
 
 
 def is_scheduled(optimizer: Any) -> bool:
-    from lstmcli.model import backend
+    import keras  # already imported: an optimizer exists
 
-    return isinstance(optimizer._learning_rate, backend.keras().optimizers.schedules.LearningRateSchedule)
+    return isinstance(optimizer._learning_rate, keras.optimizers.schedules.LearningRateSchedule)
