@@ -72,31 +72,17 @@ def cross_entropy(probs: np.ndarray, targets: np.ndarray) -> tuple[float, float]
 
 @contextlib.contextmanager
 def one_blas_thread() -> Iterator[None]:
-    """Run NumPy's OpenBLAS on one thread for the duration.
+    """Run NumPy's BLAS on one thread for the duration.
 
     The NumPy engine multiplies small matrices once per timestep ((256, units) by (units,
-    4 units)); OpenBLAS's threads cost more than they save there. Measured on the 2-core
-    machine shared with other jobs, 17,487 windows of 64 steps, 64 units: 7.97 s with two
-    OpenBLAS threads, 1.70 s with one (46 s vs 2.3 s under heavier load). NumPy's wheels bundle
-    scipy-openblas, whose thread count is set through ctypes; any other BLAS is left alone.
+    4 units)); BLAS threads cost more than they save there (several times slower with two
+    OpenBLAS threads on a 2-core machine). threadpoolctl finds whichever BLAS NumPy loaded
+    (OpenBLAS, MKL, BLIS) and restores its thread count afterwards.
     """
-    lib: Any = None
-    before = 1
-    try:
-        import ctypes
+    from threadpoolctl import threadpool_limits
 
-        found = sorted((Path(np.__file__).parent.parent / "numpy.libs").glob("libscipy_openblas*.so"))
-        if found:
-            lib = ctypes.CDLL(str(found[0]))
-            before = int(lib.scipy_openblas_get_num_threads64_())
-            lib.scipy_openblas_set_num_threads64_(1)
-    except (OSError, AttributeError):
-        lib = None
-    try:
+    with threadpool_limits(limits=1, user_api="blas"):
         yield
-    finally:
-        if lib is not None:
-            lib.scipy_openblas_set_num_threads64_(before)
 
 
 def measure(

@@ -9,7 +9,6 @@ from lstmcli.config.messages import KeyedError, kind_of
 from lstmcli.config.overrides import apply_sets, parse_set
 from lstmcli.config.reference import STARTER, json_schema, reference_markdown
 from lstmcli.config.schema import (
-    SCHEDULES,
     Chrono,
     Config,
     DataConfig,
@@ -26,7 +25,6 @@ from lstmcli.config.schema import (
 from lstmcli.config.yaml12 import Loader, load_yaml, read_yaml
 
 __all__ = [
-    "SCHEDULES",
     "STARTER",
     "Chrono",
     "Config",

@@ -13,7 +13,7 @@ from pydantic import (
     ValidationError,
 )
 
-from lstmcli.config.messages import KeyedError, messages_of
+from lstmcli.config.messages import messages_of
 from lstmcli.config.overrides import apply_sets
 from lstmcli.config.schema import Config
 from lstmcli.config.yaml12 import read_yaml
@@ -41,8 +41,6 @@ def validate(data: dict[str, Any], source: str, base: Path | None = None) -> Con
         cfg = Config.model_validate(data)
     except ValidationError as e:
         raise ConfigError(source, messages_of(e, Config)) from None
-    except KeyedError as e:  # pragma: no cover - pydantic wraps it, kept for safety
-        raise ConfigError(source, [f"{k}: {m}" for k, m in e.items]) from None
     if base is not None:
         cfg = _resolve_paths(cfg, base)
     return cfg

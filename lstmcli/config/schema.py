@@ -163,9 +163,6 @@ class EarlyStoppingConfig(_Strict):
     )
 
 
-SCHEDULES = ("constant", "cosine", "exponential", "step")
-
-
 class LRSchedule(_Strict):
     """A learning-rate schedule with its parameters (lstmcli.training.schedules maps it onto
     keras.optimizers.schedules); defaults are filled in from the run's length when training starts."""

@@ -83,16 +83,8 @@ class SimpleRNNTrace:
     h: F32
 
 
-@dataclass(eq=False)
-class DenseWeights:
-    """A softmax Dense layer: kernel (units, vocab), bias (vocab,)."""
-
-    kernel: F32
-    bias: F32
-
-
 class DenseLike(Protocol):
-    """Anything carrying a Dense kernel and bias (`DenseWeights`, `kerasfile.DenseSpec`)."""
+    """Anything carrying a Dense kernel and bias (`kerasfile.DenseSpec`)."""
 
     @property
     def kernel(self) -> F32: ...

@@ -125,17 +125,6 @@ def gather_rows(kernel: Any, ids_tm: Any) -> Any:
     return gather(kernel)
 
 
-def lstm_sequence(
-    xwb: Any, recurrent: Any, *, chains: int = 1, unroll: bool = True, xla: bool = False
-) -> Any:
-    """H (T, B, U) of an LSTM from xwb = x @ kernel + bias (T, B, 4U), zero initial state.
-
-    z_t = xwb_t + h_{t-1} @ R, gates i, f, g, o in Keras's column order;
-    c_t = σ(f) c_{t-1} + σ(i) tanh(g); h_t = σ(o) tanh(c_t).
-    """
-    return _recurrence(chains, unroll, xla)(xwb, recurrent)
-
-
 _SAVED = ("h", "local", "dc_dh", "f")
 
 

@@ -248,8 +248,6 @@ class _Signals:
             signal.signal(sig, old)
 
 
-BEST = runs.BEST
-
 # Config keys `train --resume RUN --set KEY=VALUE` may change: they change neither the model, the
 # data nor the order of the batches, so the run goes on exactly where it was.
 RESUMABLE_KEYS = (
