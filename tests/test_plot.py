@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from conftest import invoke
-from lstmcli import inspection, plot
+from lstmcli.analysis import inspection, plot
 
 
 @pytest.mark.parametrize("inputs", [["hell"], ["hell", "ohel", "lleh"]])

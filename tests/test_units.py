@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from conftest import HELLO, ROOT, invoke, lstmcli, run_json
-from lstmcli import units as U
+from lstmcli.analysis import units as U
 
 STATES = {"lstm": {"h", "c", "i", "f", "g", "o"}, "gru": {"h", "z", "r", "g"}, "simple_rnn": {"h"}}
 
