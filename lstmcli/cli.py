@@ -628,8 +628,11 @@ def compare(
     output(json_out, lambda: result, lambda: compare_tables(result, all_keys))
 
 
-# evaluate, sweep and export live in their own module (registered on `app` when imported).
-from lstmcli import cli_experiments  # noqa: E402,F401
+# evaluate, sweep and export live in their own module (registered on `app` when imported); explore too.
+from lstmcli import (  # noqa: E402
+    cli_experiments,  # noqa: F401
+    cli_explore,  # noqa: F401
+)
 
 
 def main() -> None:
