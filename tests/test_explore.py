@@ -1,0 +1,279 @@
+"""`lstmcli explore`: the page's data against the NumPy engine (every cell, both tasks), its errors,
+its safety with hostile text, and the page itself in headless Debian chromium (Playwright)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from conftest import invoke, lstmcli
+from lstmcli import explore as explore_mod
+from lstmcli import inspection
+
+HOSTILE = (
+    '<script>alert("x")</script> & \'q\' "dq" </script><!-- <img src=x onerror="window.__pwned=1">'
+    "\u2028line\u2029para \ufffd end. "
+)
+CORPUS = HOSTILE * 5 + "(a(b)c)[d]{e} the quick brown fox.\n" * 4
+TOY_LABELS = {"a": "pos", "b": "neg", "c": "meh"}
+
+
+def _train(runner, d: Path, body: dict[str, Any], name: str) -> Path:
+    cfg = d / f"{name}.yaml"
+    cfg.write_text(json.dumps(body), encoding="utf-8")  # JSON is YAML
+    out = d / name
+    result = invoke(runner, "train", cfg, "--out", out, "--quiet")
+    assert result.exit_code == 0, result.output
+    return out
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory, runner) -> dict[str, Path]:
+    """One tiny trained run per case, shared by every test here: an LSTM and a two-layer GRU and a
+    SimpleRNN next-token model on the hostile corpus, and an LSTM classifier."""
+    d = tmp_path_factory.mktemp("explore")
+    (d / "corpus.txt").write_text(CORPUS, encoding="utf-8")
+    train = {"epochs": 1, "batch_size": 32, "learning_rate": 0.01}
+    base = {"vocab": "auto", "sequence_length": 12, "seed": 3, "data": {"text_file": "corpus.txt"}}
+    out = {
+        "lstm": _train(runner, d, {**base, "model": {"units": 8}, "train": train}, "lstm"),
+        "gru": _train(
+            runner, d, {**base, "model": {"cell": "gru", "units": 6, "num_layers": 2}, "train": train}, "gru"
+        ),
+        "simple_rnn": _train(
+            runner, d, {**base, "model": {"cell": "simple_rnn", "units": 5}, "train": train}, "rnn"
+        ),
+    }
+    rng = np.random.default_rng(0)
+    lines = []
+    for _ in range(60):
+        first = str(rng.choice(list(TOY_LABELS)))
+        text = first + "".join(rng.choice(list("xyz")) for _ in range(int(rng.integers(0, 8))))
+        lines.append(json.dumps({"text": text, "label": TOY_LABELS[first]}))
+    (d / "toy.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    classify = {
+        "task": "classify",
+        "vocab": "auto",
+        "labels": "auto",
+        "sequence_length": 10,
+        "model": {"units": 4},
+        "data": {"sequences_file": "toy.jsonl"},
+        "train": {"epochs": 1, "batch_size": 16},
+    }
+    out["classify"] = _train(runner, d, classify, "classify")
+    out["corpus"] = d / "corpus.txt"
+    return out
+
+
+def page_document(html: str) -> dict[str, Any]:
+    m = re.search(r'<script type="application/json" id="explore-data">(.*?)</script>', html, re.S)
+    assert m, "no data element in the page"
+    doc: dict[str, Any] = json.loads(m.group(1))
+    return doc
+
+
+def shown_values(doc: dict[str, Any]) -> dict[str, np.ndarray]:
+    """Each array as the page shows it, (units, time): decoded exactly as its script does."""
+    out = {}
+    for a in doc["arrays"]:
+        codes = np.frombuffer(base64.b64decode(a["codes"]), np.uint8).reshape(doc["units"], doc["steps"])
+        out[a["name"]] = explore_mod.dequantise(
+            codes, np.asarray(a["lo"], np.float32), np.asarray(a["step"], np.float32)
+        )
+    return out
+
+
+def half_steps(doc: dict[str, Any]) -> dict[str, np.ndarray]:
+    return {
+        a["name"]: np.asarray(a["step"], np.float32).astype(np.float64)[:, None] / 2 for a in doc["arrays"]
+    }
+
+
+def engine_steps(run: Path, text: str, layer: int = 0) -> list[dict[str, Any]]:
+    """Every gate and state per step from `inspect --gates`'s path (the one `--verify` checks)."""
+    result = inspection.inspect(inspection.resolve_target(str(run)), [text], layer=layer, gates=True)
+    assert result.steps is not None
+    return list(result.steps[0])
+
+
+def explore_json(runner, run: Path, out: Path, *args: str) -> dict[str, Any]:
+    result = invoke(runner, "explore", run, "--out", out, *args, "--json")
+    assert result.exit_code == 0, result.output
+    summary: dict[str, Any] = json.loads(result.stdout)
+    return summary
+
+
+# ---------------------------------------------------------------- the command
+
+
+@pytest.mark.parametrize(("case", "layer"), [("lstm", 0), ("gru", 0), ("gru", 1), ("simple_rnn", 0)])
+def test_page_holds_the_engines_values_for_every_cell(runs, runner, tmp_path, case: str, layer: int) -> None:
+    text = CORPUS[:150]
+    out = tmp_path / "p.html"
+    summary = explore_json(runner, runs[case], out, "--input", text, "--layer", str(layer))
+    html = out.read_text(encoding="utf-8")
+    assert summary["page"] == str(out) and summary["bytes"] == len(html.encode("utf-8"))
+    assert (summary["tokens"], summary["layer"], summary["cell"]) == (150, layer, case)
+    from lstmcli.cell import CELLS
+
+    names = [n for n, _ in CELLS[case].steps]
+    assert sorted(summary["arrays"]) == sorted(names) and summary["arrays"][0] == "h"
+    doc = page_document(html)
+    shown, half = shown_values(doc), half_steps(doc)
+    steps = engine_steps(runs[case], text, layer)
+    for name in names:
+        exact = np.array([s[name] for s in steps], dtype=np.float64).T  # (units, time)
+        err = np.abs(shown[name] - exact)
+        assert np.all(err <= half[name] + 1e-6), name
+        assert summary["quantisation"]["max_abs_error"][name] == pytest.approx(err.max(), abs=1e-9)
+    gates = [n for n in names if n not in ("h", "c", "g")]
+    assert doc["saturation"]["gates"] == gates  # lstm: i, f, o; gru: z, r; simple_rnn: none
+    for k, g in enumerate(gates):
+        exact = np.array([s[g] for s in steps])
+        assert np.allclose(doc["saturation"]["left"][k], (exact < 0.1).mean(axis=0))
+        assert np.allclose(doc["saturation"]["right"][k], (exact > 0.9).mean(axis=0))
+
+
+def test_next_token_page_holds_each_steps_top_5(runs, runner, tmp_path) -> None:
+    from lstmcli.engine import NumpyEngine
+
+    run = inspection.resolve_target(str(runs["lstm"]))
+    assert run.run is not None
+    eng = NumpyEngine.from_file(run.cfg, run.run.model_path)
+    text = CORPUS[:60]
+    explore_json(runner, runs["lstm"], tmp_path / "p.html", "--input", text)
+    doc = page_document((tmp_path / "p.html").read_text(encoding="utf-8"))
+    nxt = doc["next"]
+    ids = np.frombuffer(base64.b64decode(nxt["ids"]), np.uint16).reshape(-1, 5)
+    probs = np.frombuffer(base64.b64decode(nxt["probs"]), np.uint16).reshape(-1, 5) / 65535
+    seq = np.array([nxt["vocab"].index(ch) for ch in text])
+    for t in (0, 7, 59):
+        p = eng.next_probabilities(seq[: t + 1])
+        top = np.argsort(-p, kind="stable")[:5]
+        assert list(ids[t]) == list(top)
+        assert np.allclose(probs[t], p[top], atol=1 / 65535)
+
+
+def test_classifier_page_holds_the_label_probabilities_of_the_whole_input(runs, runner, tmp_path) -> None:
+    from lstmcli import classify
+
+    summary = explore_json(runner, runs["classify"], tmp_path / "c.html", "--input", "axyzzy")
+    assert (summary["task"], summary["tokens"]) == ("classify", 6)
+    doc = page_document((tmp_path / "c.html").read_text(encoding="utf-8"))
+    target = inspection.resolve_target(str(runs["classify"]))
+    expected = (
+        classify.predict_texts(target, inspection.make_engine(target), ["axyzzy"], top_k=3).items[0].labels
+    )
+    got = dict(zip(doc["next"]["labels"], doc["next"]["probs"], strict=True))
+    assert doc["next"]["kind"] == "labels" and len(got) == 3
+    for label, p in expected:
+        assert got[label] == pytest.approx(p, abs=1e-6)
+
+
+def test_word_runs_keep_the_whitespace_between_tokens_as_text() -> None:
+    text = "the  keeper\n\tsaw\u00a0it "
+    pieces = explore_mod.pieces_of(text, "word")
+    assert "".join(p for p, _ in pieces) == text
+    assert [p for p, tok in pieces if tok] == text.split()
+
+
+def test_too_long_a_text_is_refused_with_how_to_take_a_slice(runs, tmp_path) -> None:
+    page = tmp_path / "p.html"
+    done = lstmcli("explore", runs["lstm"], "--text", runs["corpus"], "--out", page, "--max-tokens", "100")
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"Error: {runs['corpus']}: expected at most 100 tokens")
+    assert f"got {len(CORPUS)}" in lines[0] and "head -c 100" in lines[0] and "--max-tokens" in lines[0]
+    assert not page.exists() and not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--input", "ab", "--text", "x.txt"], "--text/--input: expected exactly one"),
+        ([], "--text/--input: expected exactly one"),
+        (["--text", "missing.txt"], "missing.txt: --text: no such file"),
+        (["--input", "ab", "--layer", "1"], "--layer: expected 0..0, got 1"),
+        (["--input", "ab", "--max-tokens", "0"], "--max-tokens: expected a positive integer, got 0"),
+        (["--input", "a\u00e9b"], "--input: expected tokens from the run's vocabulary"),
+        (["--input", "   "], None),  # spaces are tokens of this corpus: fine
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(
+    runs, runner, tmp_path, args: list[str], message: str | None
+) -> None:
+    result = invoke(runner, "explore", runs["lstm"], "--out", tmp_path / "p.html", *args)
+    if message is None:
+        assert result.exit_code == 0, result.output
+        return
+    assert result.exit_code == 2, result.output
+    assert result.output.count("Error:") == 1 and message in result.output
+    assert not (tmp_path / "p.html").exists()
+
+
+def test_out_must_be_a_file_and_a_run_directory_is_required(runs, runner, tmp_path) -> None:
+    result = invoke(runner, "explore", runs["lstm"], "--out", tmp_path, "--input", "ab")
+    assert result.exit_code == 2 and "--out: expected a file name" in result.output
+    result = invoke(runner, "explore", tmp_path, "--out", tmp_path / "p.html", "--input", "ab")
+    assert result.exit_code == 2 and "Error:" in result.output
+
+
+def test_explore_imports_no_tensorflow(runs, tmp_path) -> None:
+    code = (
+        "import sys\n"
+        "from lstmcli.cli import main\n"
+        f"sys.argv = ['lstmcli', 'explore', {str(runs['lstm'])!r}, '--input', 'abc <', '--out', "
+        f"{str(tmp_path / 'p.html')!r}, '--quiet']\n"
+        "try:\n    main()\nexcept SystemExit as e:\n    assert e.code == 0, e.code\n"
+        "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "p.html").exists() and done.stderr == ""
+
+
+# ---------------------------------------------------------------- data, never markup
+
+
+@given(st.text(alphabet=st.characters(codec=None, categories=None)))
+@settings(max_examples=300, deadline=None)
+def test_embedded_json_cannot_end_its_script_element_and_reads_back_the_same(s: str) -> None:
+    data = {"pieces": [s, "</script>" + s], "run": s}
+    out = explore_mod.embed_json(data)
+    assert not set(out) & {"<", ">", "&", "\u2028", "\u2029"}
+    assert json.loads(out) == data
+
+
+def test_lone_surrogates_become_replacement_characters_and_pairs_join(tmp_path) -> None:
+    assert explore_mod.clean_text("a\ud800b\udfffc") == "a\ufffdb\ufffdc"
+    assert explore_mod.clean_text("\ud83d\ude00") == "\U0001f600"
+    f = tmp_path / "bad.txt"
+    f.write_bytes(b"ok \xed\xa0\x80 \xff <")  # an encoded lone surrogate, a stray byte
+    text, notes = explore_mod.read_text(f)
+    assert text == "ok \ufffd\ufffd\ufffd \ufffd <"
+    assert notes == [f"{f}: invalid UTF-8 (first at byte 3) shown as U+FFFD"]
+
+
+def test_the_template_ships_with_the_package() -> None:
+    import tomllib
+
+    tpl = explore_mod.template()
+    assert tpl.count(explore_mod.MARKER) == 1
+    root = Path(__file__).resolve().parents[1]
+    package_data = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
+    assert any(
+        Path("lstmcli", "templates", "explore.html").match(f"lstmcli/{g}") for g in package_data["lstmcli"]
+    )
+    # nothing the page loads comes from elsewhere
+    assert not re.search(r"""(src|href)\s*=|url\(|@import|https?://""", tpl)
+    assert "default-src 'none'" in tpl
