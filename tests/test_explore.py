@@ -277,3 +277,278 @@ def test_the_template_ships_with_the_package() -> None:
     # nothing the page loads comes from elsewhere
     assert not re.search(r"""(src|href)\s*=|url\(|@import|https?://""", tpl)
     assert "default-src 'none'" in tpl
+
+
+# ---------------------------------------------------------------- in the browser
+
+CHROMIUM = "/usr/bin/chromium"  # Debian's; nothing downloads a browser (.ci/run installs it)
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+class Opened:
+    """A page, and everything it said that a working page never says."""
+
+    def __init__(self, browser, path: Path) -> None:
+        self.problems: list[str] = []
+        self.page = browser.new_page(viewport={"width": 1200, "height": 900})
+        self.page.on(
+            "console",
+            lambda m: (
+                self.problems.append(f"console {m.type}: {m.text}")
+                if m.type in ("error", "warning")
+                else None
+            ),
+        )
+        self.page.on("pageerror", lambda e: self.problems.append(f"page error: {e}"))
+        self.page.on("dialog", lambda d: (self.problems.append(f"dialog: {d.message}"), d.dismiss()))
+        self.page.on(
+            "request",
+            lambda r: None if r.url.startswith("file:") else self.problems.append(f"request {r.url}"),
+        )
+        self.page.goto(path.resolve().as_uri())
+        self.page.wait_for_function("window.exploreReady", timeout=30_000)
+
+    def tip(self, t: int) -> tuple[dict[str, float], list[tuple[str, str]]]:
+        self.page.hover(f"#text .tok[data-t='{t}']")
+        values = self.page.eval_on_selector_all(
+            "#tip-values tr", "rs => rs.map(r => [r.dataset.k, r.querySelector('.v').textContent])"
+        )
+        nxt = self.page.eval_on_selector_all(
+            "#tip-next tr",
+            "rs => rs.map(r => [r.querySelector('.tok').textContent, r.querySelector('.p').textContent])",
+        )
+        return {k: float(v) for k, v in values}, [(a, b) for a, b in nxt]
+
+    def close(self) -> None:
+        self.page.close()
+        assert self.problems == []
+
+
+@pytest.fixture
+def opened(browser):
+    pages: list[Opened] = []
+
+    def open_(path: Path) -> Opened:
+        pages.append(Opened(browser, path))
+        return pages[-1]
+
+    yield open_
+    for p in pages:
+        p.close()
+
+
+@pytest.fixture(scope="module")
+def lstm_page(runs, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("pages") / "lstm.html"
+    done = lstmcli("explore", runs["lstm"], "--text", runs["corpus"], "--out", out, "--quiet")
+    assert done.returncode == 0, done.stderr
+    return out
+
+
+def test_browser_hover_shows_the_engines_values_and_top_5(runs, lstm_page, opened) -> None:
+    from lstmcli.engine import NumpyEngine
+
+    page = opened(lstm_page)
+    doc = page_document(lstm_page.read_text(encoding="utf-8"))
+    half = half_steps(doc)
+    steps = engine_steps(runs["lstm"], CORPUS)
+    target = inspection.resolve_target(str(runs["lstm"]))
+    assert target.run is not None
+    eng = NumpyEngine.from_file(target.cfg, target.run.model_path)
+    ids = np.array([doc["next"]["vocab"].index(ch) for ch in CORPUS])
+    for t in (0, 9, 57, len(CORPUS) - 1):
+        values, nxt = page.tip(t)
+        assert sorted(values) == sorted(["h", "c", "i", "f", "g", "o"])
+        for k, v in values.items():  # unit 0; shown to 4 decimals
+            assert abs(v - steps[t][k][0]) <= half[k][0, 0] + 5e-5 + 1e-7, (t, k)
+        p = eng.next_probabilities(ids[: t + 1])
+        top = np.argsort(-p, kind="stable")[:5]
+        assert [json.loads(tok) for tok, _ in nxt] == [doc["next"]["vocab"][i] for i in top]
+        assert [float(q) for _, q in nxt] == pytest.approx(p[top], abs=6e-5)
+
+
+def _rgb(s: float) -> list[int]:
+    """The page's colour scale (white at 0, blue below, red above), to check the heatmap's pixels."""
+    import math
+
+    s = max(-1.0, min(1.0, s))
+    end, k = ((33, 102, 172) if s < 0 else (178, 24, 43)), abs(s)
+    return [math.floor(255 + (e - 255) * k + 0.5) for e in end]
+
+
+def test_browser_heatmap_shows_every_unit_and_a_click_picks_one(runs, lstm_page, opened) -> None:
+    page = opened(lstm_page).page
+    doc = page_document(lstm_page.read_text(encoding="utf-8"))
+    shown = shown_values(doc)
+    page.select_option("#heat-array", "f")
+    row_h = page.evaluate("document.getElementById('heat').height") / doc["units"]
+    col_w = page.evaluate("document.getElementById('heat').width") / doc["steps"]
+    points = [(1, 0), (3, 40), (7, doc["steps"] - 1)]  # unit 0 is outlined (selected)
+    xy = [[int(t * col_w + col_w // 2), int(u * row_h + row_h // 2)] for u, t in points]
+    # one readback of the whole canvas (several would make Chrome warn on the console)
+    pixels = page.evaluate(
+        """xy => { const c = document.getElementById('heat');
+                   const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+                   const at = (x, y) => (y * c.width + x) * 4;
+                   return xy.map(([x, y]) => Array.from(d.slice(at(x, y), at(x, y) + 3))); }""",
+        xy,
+    )
+    for (u, t), pixel in zip(points, pixels, strict=True):
+        assert pixel == _rgb(2 * shown["f"][u, t] - 1), (u, t)
+    heat = page.locator("#heat")
+    heat.scroll_into_view_if_needed()
+    box = heat.bounding_box()
+    assert box is not None
+    height = page.evaluate("document.getElementById('heat').height")
+    u = doc["units"] - 2
+    page.mouse.click(box["x"] + 3, box["y"] + (u + 0.5) * row_h * box["height"] / height)
+    assert page.input_value("#unit") == str(u)
+    # the text now follows that unit
+    steps = engine_steps(runs["lstm"], CORPUS)
+    page.hover("#text .tok[data-t='12']")
+    h = float(page.text_content("#tip-values tr[data-k='h'] .v") or "nan")
+    assert abs(h - steps[12]["h"][u]) <= half_steps(doc)["h"][u, 0] + 5e-5 + 1e-7
+    background = page.eval_on_selector("#text .tok[data-t='12']", "s => s.style.backgroundColor")
+    assert background == "rgb({}, {}, {})".format(*_rgb(shown["h"][u, 12]))
+
+
+def expected_match(vals: np.ndarray, a: int, b: int, th: float) -> tuple[list[int], list[tuple[int, int]]]:
+    """Select and match as the page defines it: the units ≥ th at every selected step, then the
+    maximal runs elsewhere where all of them are, ranked by closeness to the selection's length,
+    then mean value, then position; the first 50."""
+    units, steps = vals.shape
+    on = [u for u in range(units) if all(vals[u, t] >= th for t in range(a, b + 1))]
+    runs_: list[tuple[int, float, int, int]] = []
+    start = -1
+    for t in range(steps + 1):
+        all_on = t < steps and all(vals[u, t] >= th for u in on)
+        if all_on and start < 0:
+            start = t
+        if not all_on and start >= 0:
+            end = t - 1
+            if end < a or start > b:
+                total = 0.0
+                for s in range(start, end + 1):
+                    for u in on:
+                        total += float(vals[u, s])
+                mean = total / ((end - start + 1) * len(on))
+                runs_.append((abs(end - start + 1 - (b - a + 1)), -mean, start, end))
+            start = -1
+    runs_.sort()
+    return on, [(s, e) for _, _, s, e in runs_[:50]]
+
+
+def test_browser_select_and_match_lists_the_units_on_and_the_places_they_are_on_again(
+    lstm_page, opened
+) -> None:
+    o = opened(lstm_page)
+    page = o.page
+    doc = page_document(lstm_page.read_text(encoding="utf-8"))
+    vals = shown_values(doc)["h"]
+    a = CORPUS.index("script", 40)  # the second repetition: the first is where the state warms up
+    b = a + 5
+    best = max(float(min(vals[u, a : b + 1])) for u in range(doc["units"]))
+    th = np.floor(best * 1000) / 1000 - 0.05
+    on, matches = expected_match(vals, a, b, th)
+    assert on and matches, "the tiny run should have a unit on across 'script' and elsewhere"
+    page.fill("#threshold", str(th))
+    first, last = page.locator(f"#text .tok[data-t='{a}']"), page.locator(f"#text .tok[data-t='{b}']")
+    first.scroll_into_view_if_needed()
+    fa, lb = first.bounding_box(), last.bounding_box()
+    assert fa is not None and lb is not None
+    page.mouse.move(fa["x"] + 1, fa["y"] + fa["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(lb["x"] + lb["width"] - 1, lb["y"] + lb["height"] / 2, steps=6)
+    page.mouse.up()
+    assert page.text_content("#selection") == f'Selected steps {a}–{b} (6 tokens): "script"'
+    got_on = page.eval_on_selector_all("#on-units .unit-link", "bs => bs.map(b => +b.dataset.unit)")
+    got = page.eval_on_selector_all("#matches li", "ls => ls.map(l => [+l.dataset.start, +l.dataset.end])")
+    assert got_on == on
+    assert [tuple(m) for m in got] == matches
+    page.click("#matches li:first-child button")
+    hit = page.eval_on_selector_all("#text .tok.hit", "ss => ss.map(s => +s.dataset.t)")
+    assert hit == list(range(matches[0][0], matches[0][1] + 1))
+    page.click(f"#on-units .unit-link[data-unit='{on[-1]}']")
+    assert page.input_value("#unit") == str(on[-1])
+
+
+def test_browser_hostile_text_is_shown_verbatim_and_runs_nothing(runs, runner, opened, tmp_path) -> None:
+    name = tmp_path / '<img src=x onerror="window.__pwned=1">.txt'
+    name.write_text(CORPUS, encoding="utf-8")
+    pages = []
+    for n, args in enumerate((["--text", str(name)], ["--input", "</script>\ud800<b>&amp\u2029"])):
+        out = tmp_path / f"p{n}.html"
+        result = invoke(runner, "explore", runs["lstm"], "--out", out, *args, "--quiet")
+        assert result.exit_code == 0, result.output
+        pages.append(out)
+    for out, text, source in (
+        (pages[0], CORPUS, str(name)),
+        (pages[1], "</script>\ufffd<b>&amp\u2029", "--input"),
+    ):
+        page = opened(out).page
+        assert page.text_content("#text") == text
+        assert source in (page.text_content("#meta") or "")
+        page.hover("#text .tok[data-t='0']")
+        page.fill("#threshold", "-1")
+        page.locator("#text").select_text()
+        page.dispatch_event("#text", "mouseup")
+        assert page.evaluate("document.querySelectorAll('#matches li').length") >= 0
+        assert page.evaluate("window.__pwned") is None
+        assert page.evaluate("document.scripts.length") == 2
+        assert page.evaluate("document.images.length") == 0
+        assert page.evaluate("document.querySelectorAll('#text *:not(span.tok)').length") == 0
+
+
+def test_browser_gru_shows_its_own_gates(runs, runner, opened, tmp_path) -> None:
+    out = tmp_path / "gru.html"
+    result = invoke(runner, "explore", runs["gru"], "--text", runs["corpus"], "--layer", "1", "--out", out)
+    assert result.exit_code == 0, result.output
+    o = opened(out)
+    page = o.page
+    assert page.eval_on_selector_all("#array option", "os => os.map(o => o.value)") == ["h", "z", "r", "g"]
+    assert page.text_content("#sat-legend") == "z — update gater — reset gate"
+    doc = page_document(out.read_text(encoding="utf-8"))
+    steps = engine_steps(runs["gru"], CORPUS, layer=1)
+    values, nxt = o.tip(30)
+    assert sorted(values) == ["g", "h", "r", "z"] and len(nxt) == 5
+    for k, v in values.items():
+        assert abs(v - steps[30][k][0]) <= half_steps(doc)[k][0, 0] + 5e-5 + 1e-7
+    # a click on a dot of the scatter picks its unit (the nearest dot; several may coincide)
+    sat = doc["saturation"]
+    side = 440 - 46 - 12
+    k, u = 1, 4
+    x, y = 46 + sat["left"][k][u] * side, 12 + (1 - sat["right"][k][u]) * side
+    nearest = {
+        v
+        for kk in range(2)
+        for v in range(doc["units"])
+        if (sat["left"][kk][v], sat["right"][kk][v]) == (sat["left"][k][u], sat["right"][k][u])
+    }
+    canvas = page.locator("#sat")
+    canvas.scroll_into_view_if_needed()
+    box = canvas.bounding_box()
+    assert box is not None
+    page.mouse.click(box["x"] + x * box["width"] / 440, box["y"] + y * box["height"] / 440)
+    assert int(page.input_value("#unit")) in nearest
+    for view in ("text-view", "heatmap-view", "match-view", "saturation-view"):
+        shot = tmp_path / f"{view}.png"
+        page.locator(f"#{view}").screenshot(path=str(shot))
+        assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 2000
