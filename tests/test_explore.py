@@ -22,7 +22,7 @@ from lstmcli import inspection
 
 HOSTILE = (
     '<script>alert("x")</script> & \'q\' "dq" </script><!-- <img src=x onerror="window.__pwned=1">'
-    "\u2028line\u2029para \ufffd end. "
+    "\u2028line\u2029para \ufffd end. <img/src='x'onerror='window.__pwned=2'> "
 )
 CORPUS = HOSTILE * 5 + "(a(b)c)[d]{e} the quick brown fox.\n" * 4
 TOY_LABELS = {"a": "pos", "b": "neg", "c": "meh"}
@@ -49,6 +49,9 @@ def runs(tmp_path_factory, runner) -> dict[str, Path]:
         "lstm": _train(runner, d, {**base, "model": {"units": 8}, "train": train}, "lstm"),
         "gru": _train(
             runner, d, {**base, "model": {"cell": "gru", "units": 6, "num_layers": 2}, "train": train}, "gru"
+        ),
+        "word": _train(
+            runner, d, {**base, "data": {"text_file": "corpus.txt", "tokens": "word"}, "train": train}, "word"
         ),
         "simple_rnn": _train(
             runner, d, {**base, "model": {"cell": "simple_rnn", "units": 5}, "train": train}, "rnn"
@@ -493,16 +496,15 @@ def test_browser_select_and_match_lists_the_units_on_and_the_places_they_are_on_
 def test_browser_hostile_text_is_shown_verbatim_and_runs_nothing(runs, runner, opened, tmp_path) -> None:
     name = tmp_path / '<img src=x onerror="window.__pwned=1">.txt'
     name.write_text(CORPUS, encoding="utf-8")
-    pages = []
-    for n, args in enumerate((["--text", str(name)], ["--input", "</script>\ud800<b>&amp\u2029"])):
+    cases = [
+        ("lstm", ["--text", str(name)], CORPUS, str(name)),
+        ("lstm", ["--input", "</script>\ud800<b>&amp\u2029"], "</script>\ufffd<b>&amp\u2029", "--input"),
+        ("word", ["--text", str(name)], CORPUS, str(name)),  # whole words: `<script>` is one token
+    ]
+    for n, (run, args, text, source) in enumerate(cases):
         out = tmp_path / f"p{n}.html"
-        result = invoke(runner, "explore", runs["lstm"], "--out", out, *args, "--quiet")
+        result = invoke(runner, "explore", runs[run], "--out", out, *args, "--quiet")
         assert result.exit_code == 0, result.output
-        pages.append(out)
-    for out, text, source in (
-        (pages[0], CORPUS, str(name)),
-        (pages[1], "</script>\ufffd<b>&amp\u2029", "--input"),
-    ):
         page = opened(out).page
         assert page.text_content("#text") == text
         assert source in (page.text_content("#meta") or "")
@@ -510,7 +512,8 @@ def test_browser_hostile_text_is_shown_verbatim_and_runs_nothing(runs, runner, o
         page.fill("#threshold", "-1")
         page.locator("#text").select_text()
         page.dispatch_event("#text", "mouseup")
-        assert page.evaluate("document.querySelectorAll('#matches li').length") >= 0
+        units = page_document(out.read_text(encoding="utf-8"))["units"]
+        assert (page.text_content("#on-units") or "").startswith(f"{units} units on (h ≥ -1) across it")
         assert page.evaluate("window.__pwned") is None
         assert page.evaluate("document.scripts.length") == 2
         assert page.evaluate("document.images.length") == 0
