@@ -87,7 +87,7 @@ def time_browser(page: Path, repeats: int, shots: Path | None) -> dict[str, list
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         for n in range(repeats + 1):  # the first load warms the browser and is not counted
-            tab = browser.new_page(viewport={"width": 1200, "height": 900})
+            tab = browser.new_page(viewport={"width": 1000, "height": 800})
             errors: list[str] = []
             tab.on("pageerror", lambda e, errors=errors: errors.append(str(e)))
             tab.on("console", lambda m, errors=errors: errors.append(m.text) if m.type == "error" else None)
@@ -146,7 +146,18 @@ def screenshots(tab: Any, shots: Path) -> None:
     tab.locator("#text").evaluate("t => { t.scrollTop = 0; }")
     tab.hover("#text .tok[data-t='40']")
     tab.locator("#text-view").screenshot(path=str(shots / "explore-text.png"))
+    for view in VIEWS:
+        shrink(shots / f"explore-{view}.png")
     log(f"screenshots in {shots}/explore-{{{','.join(VIEWS)}}}.png")
+
+
+def shrink(png: Path) -> None:
+    """Docs images stay small: a 128-colour palette, optimised (Pillow, which matplotlib brings)."""
+    from PIL import Image
+
+    with Image.open(png) as img:
+        small = img.convert("RGB").quantize(colors=128, method=Image.Quantize.MEDIANCUT)
+    small.save(png, optimize=True)
 
 
 def report(

@@ -555,3 +555,37 @@ def test_browser_gru_shows_its_own_gates(runs, runner, opened, tmp_path) -> None
         shot = tmp_path / f"{view}.png"
         page.locator(f"#{view}").screenshot(path=str(shot))
         assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 2000
+
+
+@pytest.mark.slow
+def test_the_wheel_ships_the_template(tmp_path) -> None:
+    """`pip install .` must carry lstmcli/templates/explore.html (package data, pyproject.toml)."""
+    import shutil
+    import zipfile
+
+    root = Path(__file__).resolve().parents[1]
+    src = tmp_path / "src"  # a copy: the build writes build/ beside the sources, not in the checkout
+    shutil.copytree(root / "lstmcli", src / "lstmcli", ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(root / name, src / name)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(tmp_path),
+            str(src),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr
+    (wheel,) = tmp_path.glob("lstmcli-*.whl")
+    with zipfile.ZipFile(wheel) as z:
+        assert z.read("lstmcli/templates/explore.html").decode("utf-8") == explore_mod.template()
