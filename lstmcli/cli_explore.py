@@ -37,11 +37,12 @@ def explore(
     json_out: Json = False,
     quiet: Quiet = False,
 ) -> None:
-    """Write a page to look inside a trained model: the text coloured by any unit's h, c or gate,
-    a units × time heatmap, select-and-match (LSTMVis) and gate saturation (Karpathy et al.).
+    """One self-contained HTML page (offline) to look inside a trained model: the text coloured by
+    any unit's h, c or gate, a units × time heatmap, select-and-match (LSTMVis), gate saturation
+    (Karpathy et al.).
 
-    Values come from lstmcli's NumPy engine (the numbers `inspect --verify` checks against Keras),
-    stored at 8 bits per unit.
+    Values come from lstmcli's NumPy engine, as inspect --verify checks them against Keras.
+    The page holds them at 8 bits per unit. No TensorFlow is imported.
     """
     from lstmcli import explore as explore_mod
     from lstmcli.errors import UsageError
