@@ -61,7 +61,7 @@ def explore(
     if notes and not (quiet or _state["quiet"]):
         err = stderr_console()
         for note in notes:
-            err.print(f"Note: {note}", markup=False)
+            err.print(f"Note: {note}", markup=False, soft_wrap=True)
     if json_out:
         emit_json(explore_mod.summary(result))
         return
@@ -69,4 +69,5 @@ def explore(
         f"Wrote {result.page} ({result.page_bytes / 1e6:.2f} MB): {result.tokens} tokens, "
         f"{result.cell} layer {result.layer}, {result.units} units",
         markup=False,
+        soft_wrap=True,
     )

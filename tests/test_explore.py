@@ -589,3 +589,43 @@ def test_the_wheel_ships_the_template(tmp_path) -> None:
     (wheel,) = tmp_path.glob("lstmcli-*.whl")
     with zipfile.ZipFile(wheel) as z:
         assert z.read("lstmcli/templates/explore.html").decode("utf-8") == explore_mod.template()
+
+
+def test_browser_classifier_hover_shows_the_label_probabilities_and_simple_rnn_has_no_gates(
+    runs, runner, opened, tmp_path
+) -> None:
+    from lstmcli import classify
+
+    out = tmp_path / "c.html"
+    result = invoke(runner, "explore", runs["classify"], "--input", "bxyzx", "--out", out)
+    assert result.exit_code == 0, result.output
+    o = opened(out)
+    _, labels = o.tip(3)
+    target = inspection.resolve_target(str(runs["classify"]))
+    expected = (
+        classify.predict_texts(target, inspection.make_engine(target), ["bxyzx"], top_k=3).items[0].labels
+    )
+    assert [(name, float(p)) for name, p in labels] == [
+        (name, pytest.approx(p, abs=5e-5)) for name, p in expected
+    ]
+    assert "label probabilities of the whole input" in (o.page.text_content("#tip") or "")
+    out = tmp_path / "r.html"
+    result = invoke(runner, "explore", runs["simple_rnn"], "--input", "the fox", "--out", out)
+    assert result.exit_code == 0, result.output
+    page = opened(out).page
+    assert page.eval_on_selector_all("#array option", "os => os.map(o => o.value)") == ["h"]
+    assert page.text_content("#sat-note") == "A simple_rnn cell has no gates: nothing to saturate."
+    assert not page.is_visible("#sat")
+
+
+def test_invalid_utf8_is_noted_on_stderr_unless_quiet(runs, tmp_path) -> None:
+    text = tmp_path / "bad.txt"
+    text.write_bytes(b"the \xff fox")
+    done = lstmcli("explore", runs["lstm"], "--text", text, "--out", tmp_path / "p.html")
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == f"Note: {text}: invalid UTF-8 (first at byte 4) shown as U+FFFD\n"
+    assert done.stdout.startswith(f"Wrote {tmp_path / 'p.html'} (")
+    page_text = "".join(page_document((tmp_path / "p.html").read_text(encoding="utf-8"))["pieces"])
+    assert page_text == "the \ufffd fox"
+    done = lstmcli("explore", runs["lstm"], "--text", text, "--out", tmp_path / "p.html", "--quiet")
+    assert done.returncode == 0 and done.stderr == ""
