@@ -17,8 +17,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import invoke, lstmcli
-from lstmcli import explore as explore_mod
-from lstmcli import inspection
+from lstmcli.analysis import explore as explore_mod
+from lstmcli.analysis import inspection
+from lstmcli.render import explore_page
 
 HOSTILE = (
     '<script>alert("x")</script> & \'q\' "dq" </script><!-- <img src=x onerror="window.__pwned=1">'
@@ -127,7 +128,7 @@ def test_page_holds_the_engines_values_for_every_cell(runs, runner, tmp_path, ca
     html = out.read_text(encoding="utf-8")
     assert summary["page"] == str(out) and summary["bytes"] == len(html.encode("utf-8"))
     assert (summary["tokens"], summary["layer"], summary["cell"]) == (150, layer, case)
-    from lstmcli.cell import CELLS
+    from lstmcli.model.cell import CELLS
 
     names = [n for n, _ in CELLS[case].steps]
     assert sorted(summary["arrays"]) == sorted(names) and summary["arrays"][0] == "h"
@@ -148,7 +149,7 @@ def test_page_holds_the_engines_values_for_every_cell(runs, runner, tmp_path, ca
 
 
 def test_next_token_page_holds_each_steps_top_5(runs, runner, tmp_path) -> None:
-    from lstmcli.engine import NumpyEngine
+    from lstmcli.model.engine import NumpyEngine
 
     run = inspection.resolve_target(str(runs["lstm"]))
     assert run.run is not None
@@ -168,7 +169,7 @@ def test_next_token_page_holds_each_steps_top_5(runs, runner, tmp_path) -> None:
 
 
 def test_classifier_page_holds_the_label_probabilities_of_the_whole_input(runs, runner, tmp_path) -> None:
-    from lstmcli import classify
+    from lstmcli.tasks import classify
 
     summary = explore_json(runner, runs["classify"], tmp_path / "c.html", "--input", "axyzzy")
     assert (summary["task"], summary["tokens"]) == ("classify", 6)
@@ -252,7 +253,7 @@ def test_explore_imports_no_tensorflow(runs, tmp_path) -> None:
 @settings(max_examples=300, deadline=None)
 def test_embedded_json_cannot_end_its_script_element_and_reads_back_the_same(s: str) -> None:
     data = {"pieces": [s, "</script>" + s], "run": s}
-    out = explore_mod.embed_json(data)
+    out = explore_page.embed_json(data)
     assert not set(out) & {"<", ">", "&", "\u2028", "\u2029"}
     assert json.loads(out) == data
 
@@ -270,12 +271,13 @@ def test_lone_surrogates_become_replacement_characters_and_pairs_join(tmp_path) 
 def test_the_template_ships_with_the_package() -> None:
     import tomllib
 
-    tpl = explore_mod.template()
-    assert tpl.count(explore_mod.MARKER) == 1
+    tpl = explore_page.template()
+    assert tpl.count(explore_page.MARKER) == 1
     root = Path(__file__).resolve().parents[1]
     package_data = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
     assert any(
-        Path("lstmcli", "templates", "explore.html").match(f"lstmcli/{g}") for g in package_data["lstmcli"]
+        Path("lstmcli", "render", "templates", "explore.html").match(f"lstmcli/render/{g}")
+        for g in package_data["lstmcli.render"]
     )
     # nothing the page loads comes from elsewhere
     assert not re.search(r"""(src|href)\s*=|url\(|@import|https?://""", tpl)
@@ -367,7 +369,7 @@ def lstm_page(runs, tmp_path_factory) -> Path:
 
 
 def test_browser_hover_shows_the_engines_values_and_top_5(runs, lstm_page, opened) -> None:
-    from lstmcli.engine import NumpyEngine
+    from lstmcli.model.engine import NumpyEngine
 
     page = opened(lstm_page)
     doc = page_document(lstm_page.read_text(encoding="utf-8"))
@@ -559,7 +561,7 @@ def test_browser_gru_shows_its_own_gates(runs, runner, opened, tmp_path) -> None
 
 @pytest.mark.slow
 def test_the_wheel_ships_the_template(tmp_path) -> None:
-    """`pip install .` must carry lstmcli/templates/explore.html (package data, pyproject.toml)."""
+    """`pip install .` must carry lstmcli/render/templates/explore.html (package data, pyproject.toml)."""
     import shutil
     import zipfile
 
@@ -588,13 +590,13 @@ def test_the_wheel_ships_the_template(tmp_path) -> None:
     assert done.returncode == 0, done.stderr
     (wheel,) = tmp_path.glob("lstmcli-*.whl")
     with zipfile.ZipFile(wheel) as z:
-        assert z.read("lstmcli/templates/explore.html").decode("utf-8") == explore_mod.template()
+        assert z.read("lstmcli/render/templates/explore.html").decode("utf-8") == explore_page.template()
 
 
 def test_browser_classifier_hover_shows_the_label_probabilities_and_simple_rnn_has_no_gates(
     runs, runner, opened, tmp_path
 ) -> None:
-    from lstmcli import classify
+    from lstmcli.tasks import classify
 
     out = tmp_path / "c.html"
     result = invoke(runner, "explore", runs["classify"], "--input", "bxyzx", "--out", out)
