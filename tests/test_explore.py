@@ -191,14 +191,25 @@ def test_word_runs_keep_the_whitespace_between_tokens_as_text() -> None:
     assert [p for p, tok in pieces if tok] == text.split()
 
 
-def test_too_long_a_text_is_refused_with_how_to_take_a_slice(runs, tmp_path) -> None:
+@pytest.mark.parametrize(("case", "tokens"), [("lstm", len(CORPUS)), ("word", len(CORPUS.split()))])
+def test_too_long_a_text_is_refused_with_a_slice_command_that_works(
+    runs, tmp_path, case: str, tokens: int
+) -> None:
     page = tmp_path / "p.html"
-    done = lstmcli("explore", runs["lstm"], "--text", runs["corpus"], "--out", page, "--max-tokens", "100")
+    done = lstmcli("explore", runs[case], "--text", runs["corpus"], "--out", page, "--max-tokens", "20")
     assert done.returncode == 2
     lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith(f"Error: {runs['corpus']}: expected at most 100 tokens")
-    assert f"got {len(CORPUS)}" in lines[0] and "head -c 100" in lines[0] and "--max-tokens" in lines[0]
+    assert len(lines) == 1 and lines[0].startswith(f"Error: {runs['corpus']}: expected at most 20 tokens")
+    assert f"got {tokens}:" in lines[0] and lines[0].endswith("or raise --max-tokens")
     assert not page.exists() and not list(tmp_path.iterdir())
+    # the slice it suggests, run as shown, is accepted
+    m = re.search(r"explore a slice \((.*), then --text slice.txt\)", lines[0])
+    assert m, lines[0]
+    subprocess.run(["bash", "-o", "pipefail", "-c", m.group(1)], cwd=tmp_path, check=True, timeout=60)
+    done = lstmcli(
+        "explore", runs[case], "--text", tmp_path / "slice.txt", "--out", page, "--max-tokens", "20"
+    )
+    assert done.returncode == 0, done.stderr
 
 
 @pytest.mark.parametrize(

@@ -130,6 +130,24 @@ def _kind(name: str) -> str:
     return "sigmoid"
 
 
+def _slice_hint(source: str, mode: str, n: int) -> str:
+    """A shell command cutting a text file down to its first n tokens (for characters `head -c n`:
+    n bytes never hold more than n characters)."""
+    import shlex
+
+    if source == "--input":
+        return "shorten the --input text"
+    f = shlex.quote(source)
+    if mode == "word":
+        # Python's own split, so a slice holds exactly the tokens lstmcli reads (tr's [:space:]
+        # does not know U+2028 and the other Unicode spaces str.split() splits on)
+        code = f"import sys; print(*open(sys.argv[1], encoding='utf-8').read().split()[:{n}])"
+        cut = f"python3 -c {shlex.quote(code)} {f}"
+    else:
+        cut = f"head -c {n} {f}"
+    return f"explore a slice ({cut} > slice.txt, then --text slice.txt)"
+
+
 def explore(
     run_dir: str | Path,
     text: str,
@@ -161,13 +179,9 @@ def explore(
     if not toks:
         raise UsageError(f"{source}: expected at least one token, got an empty text")
     if len(toks) > max_tokens:
-        if mode == "word":
-            how = f"tr -s '[:space:]' '\\n' < FILE | head -n {max_tokens} | paste -sd' ' > slice.txt"
-        else:
-            how = f"head -c {max_tokens} FILE > slice.txt"
         raise UsageError(
             f"{source}: expected at most {max_tokens} tokens (--max-tokens), got {len(toks)}: "
-            f"explore a slice ({how}, then --text slice.txt) or raise --max-tokens"
+            f"{_slice_hint(source, mode, max_tokens)} or raise --max-tokens"
         )
     index = vocab.index()
     unknown = cfg.data.unknown
