@@ -184,6 +184,17 @@ def test_classifier_page_holds_the_label_probabilities_of_the_whole_input(runs, 
         assert got[label] == pytest.approx(p, abs=1e-6)
 
 
+@given(st.text(alphabet=st.characters(codec="utf-8")))
+@settings(max_examples=300, deadline=None)
+def test_pieces_are_the_text_and_their_tokens_the_tokenizers(text: str) -> None:
+    from lstmcli.tokens import tokenize
+
+    for mode in ("char", "word"):
+        pieces = explore_mod.pieces_of(text, mode)
+        assert "".join(p for p, _ in pieces) == text
+        assert [p for p, tok in pieces if tok] == tokenize(text, mode)
+
+
 def test_word_runs_keep_the_whitespace_between_tokens_as_text() -> None:
     text = "the  keeper\n\tsaw\u00a0it "
     pieces = explore_mod.pieces_of(text, "word")

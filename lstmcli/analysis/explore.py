@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import base64
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +48,6 @@ class ExploreResult:
     arrays: dict[str, np.ndarray]  # name -> (time, units) float32, exact NumPy engine values
     document: dict[str, Any]  # what the page embeds (quantised)
     max_error: dict[str, float]  # the largest quantisation error of each array
-    notes: list[str] = field(default_factory=list)
 
 
 def clean_text(text: str) -> str:
