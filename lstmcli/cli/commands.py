@@ -631,6 +631,11 @@ from lstmcli.cli import experiments as cli_experiments  # noqa: E402
 
 cli_experiments.register(app)
 
+# explore (the HTML page) likewise.
+from lstmcli.cli import explore as cli_explore  # noqa: E402
+
+cli_explore.register(app)
+
 
 def main() -> None:
     """Console-script entry point.
