@@ -149,9 +149,18 @@ def test_sigkill_at_random_moments_leaves_a_loadable_resumable_run(runner, tmp_p
         keras.models.load_model(out / "model.keras")
 
 
-def test_early_stopping_keeps_the_best_model(runner, tmp_path) -> None:
+def test_early_stopping_keeps_the_best_model(runner, tmp_path, monkeypatch) -> None:
     from conftest import ROOT
+    from lstmcli import runs
 
+    written: list[int] = []  # the epoch of every checkpoint actually written
+    real = runs.RunDir.checkpoint
+
+    def counting(self, save, history, state):
+        real(self, save, history, state)
+        written.append(state["epoch"])
+
+    monkeypatch.setattr(runs.RunDir, "checkpoint", counting)
     out = tmp_path / "run"
     r = run_json(
         runner,
@@ -176,6 +185,9 @@ def test_early_stopping_keeps_the_best_model(runner, tmp_path) -> None:
     vals = [dict(zip(header, map(float, line.split(",")), strict=True)) for line in rows[1:]]
     assert best == min(vals, key=lambda v: v["val_loss"])["epoch"]
     assert r["epochs"] == best + 2  # patience 2
+    # train.checkpoint_every (1 by default) holds through the plateau too, not only at the
+    # improving epochs and the stop: the untrained model's checkpoint, then one per epoch.
+    assert written == list(range(r["epochs"] + 1))
     assert r["metrics"]["val_loss"] == pytest.approx(vals[best - 1]["val_loss"])
     # model.keras is the best epoch's model: its validation loss is the reported one.
     assert not (out / "best.keras").exists()
