@@ -338,7 +338,10 @@ class _Steps:
             )
             return tf.stack([loss * n, n, hits, tf.cast(tf.size(y), tf.float32), stop])
 
+        reseed = _step_seeds(model, optimizer, cfg.seed)
+
         def train_replica(ids: Any, y: Any, stop: Any) -> Any:
+            reseed()
             with tf.GradientTape() as tape:
                 p = forward(ids, True)
                 # Under tf.distribute a Keras loss is already divided by the replica count (each
@@ -376,6 +379,31 @@ class _Steps:
 
     def batches(self, ds: Any) -> Any:
         return iter(ds if self.strategy is None else self.strategy.experimental_distribute_dataset(ds))
+
+
+def _step_seeds(model: Any, optimizer: Any, seed: int) -> Any:
+    """`reseed()`: set every random layer's seed state (Dropout's) from (config seed, layer,
+    optimizer step), at the start of each training step.
+
+    Keras's SeedGenerator counts its draws in a variable that model.keras does not save, and a
+    loaded model starts it again from a fresh seed: resumed dropout masks then differ from the
+    unbroken run's. Derived from the optimizer's iteration count (saved with the model, and the
+    global step at every moment) the masks are a pure function of (seed, layer, step): a resume
+    at any step draws exactly the masks the unbroken run drew. Every replica of a mirrored step
+    sets the same state from the same count.
+    """
+    import tensorflow as tf
+
+    states = [v for v in model.variables if v.path.endswith("seed_generator_state")]
+
+    def reseed() -> None:
+        step = optimizer.iterations
+        for n, v in enumerate(states):
+            # A draw reads (first, second) and adds 1 to second: one draw a layer per step.
+            first = tf.constant(seed * 1009 + n, dtype=v.dtype)
+            v.assign(tf.stack([first, tf.cast(step, v.dtype)]))
+
+    return reseed
 
 
 def resolve_kernel(cfg: Config) -> str:
