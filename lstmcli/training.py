@@ -6,6 +6,7 @@ import contextlib
 import math
 import os
 import platform
+import shutil
 import signal
 import sys
 import time
@@ -20,7 +21,7 @@ import numpy as np
 from lstmcli import __version__, backend, distribute, runs
 from lstmcli.config import Config, dump_yaml
 from lstmcli.data import Windows, load_windows
-from lstmcli.errors import Interrupted, LstmcliError, UsageError
+from lstmcli.errors import Interrupted, LstmcliError, RunDirError, UsageError
 
 CHECKPOINT = runs.CHECKPOINT
 
@@ -227,6 +228,20 @@ class _Signals:
     def __init__(self) -> None:
         self.received: int | None = None
         self._old: dict[int, Any] = {}
+        self._writing = False  # a checkpoint is being written: a second signal waits for it
+        self._deferred = False
+
+    @contextlib.contextmanager
+    def holding(self) -> Iterator[None]:
+        """Within: a second signal interrupts only once the block (a checkpoint write) is done."""
+        self._writing = True
+        try:
+            yield
+        finally:
+            self._writing = False
+        if self._deferred:
+            self._deferred = False
+            raise KeyboardInterrupt
 
     def __enter__(self) -> _Signals:
         import threading
@@ -238,6 +253,9 @@ class _Signals:
 
     def _handle(self, signum: int, frame: Any) -> None:
         if self.received is not None:
+            if self._writing:
+                self._deferred = True
+                return
             raise KeyboardInterrupt
         self.received = signum
 
@@ -442,6 +460,23 @@ def train(
     return _finish(loop.model, run_dir, loop.state, prep, loop.kernel, loop.chief)
 
 
+def _check_in_step(run_dir: Path, state: State, model: Any, steps: int) -> None:
+    """model.keras's optimizer has taken exactly the steps checkpoint.json says were trained.
+
+    Checkpoints are written as one unit (`runs.RunDir.write_set`), so they always agree; a run
+    directory whose files were copied or restored one by one may not, and resuming it would
+    train some batches twice or skip them, silently.
+    """
+    done = int(model.optimizer.iterations.numpy())
+    expected = state.epoch * steps + state.step
+    if done != expected:
+        raise RunDirError(
+            f"{run_dir / runs.MODEL}: expected a model trained {expected} steps, as "
+            f"{runs.CHECKPOINT} records ({state.epoch} epochs of {steps} steps + {state.step}), "
+            f"got one trained {done} steps: the files come from different checkpoints"
+        )
+
+
 @dataclass
 class _Loop:
     """One training run's moving parts; `epoch()` runs one epoch, and the decisions it takes at
@@ -471,13 +506,15 @@ class _Loop:
         chief = distribute.is_chief() if cfg.train.distribute == "multi_worker" else True
         if chief:  # the other workers of a multi-worker run only read the chief's run directory
             runs.claim(run_dir)  # one owner per run directory (a no-op when create_run_dir took it)
+            runs.RunDir(run_dir).recover()  # a checkpoint cut short by a crash: finish or drop it
         state = State.read(run_dir)
         if state.finished and state.epoch >= cfg.train.epochs:
             raise UsageError(
                 f"{run_dir}: training is already complete ({state.epoch} epochs); to train on, "
                 f"extend it: lstmcli train --resume {run_dir} --set train.epochs={state.epoch * 2}"
             )
-        if state.finished:  # extending a finished run (--set train.epochs=N)
+        extending = state.finished  # a finished run, --set train.epochs=N
+        if extending:
             state.finished = False
             if cfg.train.early_stopping.patience and state.best_epoch is not None and chief:
                 # model.keras is the best model so far: keep it as such while training goes on.
@@ -500,6 +537,8 @@ class _Loop:
         scheduled = schedules.is_scheduled(model.optimizer)  # a schedule continues at its own step
         if not scheduled and cfg.train.learning_rate != schedules.current(model.optimizer):
             model.optimizer.learning_rate.assign(cfg.train.learning_rate)  # --set on resume
+        if not extending:  # (an early-stopped run goes on from its best model, an older one)
+            _check_in_step(run_dir, state, model, pipe.steps)
         kernel = resolve_kernel(cfg)
         with prep.scope():
             steps = _Steps(model, cfg, prep.strategy, kernel)
@@ -513,7 +552,8 @@ class _Loop:
 
     def checkpoint(self) -> None:
         if self.chief:
-            _save_checkpoint(self.model, self.run_dir, self.state)
+            with self.sig.holding():  # a second Ctrl-C waits for the write to finish
+                _save_checkpoint(self.model, self.run_dir, self.state)
 
     def epoch(self) -> bool:
         """Run the next epoch (or the rest of an interrupted one); False when training stops."""
@@ -682,12 +722,7 @@ def _flag(sig: _Signals) -> Any:
 
 
 def _finish(model: Any, run_dir: Path, state: State, prep: Prepared, kernel: str, chief: bool) -> TrainResult:
-    import numpy as np
-    import tensorflow as tf
-
-    k = backend.keras()
     cfg = prep.cfg
-    out = runs.RunDir(run_dir)
     pick = state.history[-1] if state.history else {}
     keep_best = bool(cfg.train.early_stopping.patience) and state.best_epoch is not None
     if keep_best and state.best_epoch is not None:
@@ -699,31 +734,53 @@ def _finish(model: Any, run_dir: Path, state: State, prep: Prepared, kernel: str
     if not chief:
         # A multi-worker run's other workers trained the same model; the chief writes it.
         return TrainResult(run_dir, metrics, state.history, state.epoch, state.wall_seconds)
-    if keep_best:
-        out.promote_best()  # none to promote: model.keras already is the best (an extended run)
-    else:
-        out.save_model(model.save)
     files: dict[str, Any] = {}
+    best = run_dir / runs.BEST
+    if not keep_best:
+        kept = run_dir / runs.MODEL  # the last epoch's checkpoint: this very model
+        files[runs.MODEL] = model.save
+    elif best.exists():
+        kept = best
+        files[runs.MODEL] = lambda p: shutil.copyfile(best, p)
+        files[runs.BEST] = None  # the best model becomes model.keras
+    else:
+        kept = run_dir / runs.MODEL  # an extended run: model.keras already is the best
     report = None
     if cfg.task == "classify":
         from lstmcli import classify
 
-        kept = backend.load_model(run_dir / runs.MODEL) if keep_best else model
-        report = _classify_report(kept, cfg, prep.windows)
+        report = _classify_report(backend.load_model(kept) if keep_best else model, cfg, prep.windows)
         metrics.update(classify.flat_metrics(report))
-        files[classify.CONFUSION] = {k: report[k] for k in ("split", "labels", "matrix")}
+        files[classify.CONFUSION] = _json({k: report[k] for k in ("split", "labels", "matrix")})
     elif prep.windows.test_blocks.size:  # train.test_split: the kept model on windows never seen
         from lstmcli import evaluation
 
-        metrics.update(evaluation.test_metrics(run_dir, cfg, prep.windows))
-    files[runs.METRICS] = metrics
+        metrics.update(evaluation.test_metrics(run_dir, cfg, prep.windows, model=kept))
+    files[runs.METRICS] = _json(metrics)
+    files[runs.RUN] = _json(_run_record(state, prep, kernel))
+    files[runs.HISTORY] = lambda p: runs.write_history(p, state.history)
+    state.finished = True
+    files[runs.CHECKPOINT] = _json(state.to_dict())
+    runs.RunDir(run_dir).results(files)  # all of them, or (after a crash) none
+    return TrainResult(run_dir, metrics, state.history, state.epoch, state.wall_seconds, report)
+
+
+def _json(data: Any) -> runs.SetWriter:
+    return lambda p: runs.write_json(p, data)
+
+
+def _run_record(state: State, prep: Prepared, kernel: str) -> dict[str, Any]:
+    """run.json: what ran, where, with what, and how fast."""
+    import tensorflow as tf
+
+    cfg = prep.cfg
     last = state.history[-1] if state.history else {}
-    files[runs.RUN] = {
+    return {
         "lstmcli": __version__,
         "python": platform.python_version(),
         "numpy": np.__version__,
         "tensorflow": tf.__version__,
-        "keras": k.__version__,
+        "keras": backend.keras().__version__,
         "seed": cfg.seed,
         "started": state.started,
         "finished": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -742,9 +799,6 @@ def _finish(model: Any, run_dir: Path, state: State, prep: Prepared, kernel: str
         "command": [Path(sys.argv[0]).name, *sys.argv[1:]],
         "train_tokens_per_second": last.get("tokens_per_second"),
     }
-    state.finished = True
-    out.results(state.history, files, state.to_dict())
-    return TrainResult(run_dir, metrics, state.history, state.epoch, state.wall_seconds, report)
 
 
 # ---------------------------------------------------------------- task: classify
