@@ -757,7 +757,7 @@ def _finish(model: Any, run_dir: Path, state: State, prep: Prepared, kernel: str
 
         metrics.update(evaluation.test_metrics(run_dir, cfg, prep.windows, model=kept))
     files[runs.METRICS] = _json(metrics)
-    files[runs.RUN] = _json(_run_record(state, prep, kernel))
+    files[runs.RUN] = _json(_run_record(state, prep, _kernels_ran(model, kernel)))
     files[runs.HISTORY] = lambda p: runs.write_history(p, state.history)
     state.finished = True
     files[runs.CHECKPOINT] = _json(state.to_dict())
@@ -769,8 +769,21 @@ def _json(data: Any) -> runs.SetWriter:
     return lambda p: runs.write_json(p, data)
 
 
-def _run_record(state: State, prep: Prepared, kernel: str) -> dict[str, Any]:
-    """run.json: what ran, where, with what, and how fast."""
+def _kernels_ran(model: Any, kernel: str) -> dict[str, str]:
+    """The kernel each recurrent layer actually ran: the fast kernel takes LSTM layers only,
+    GRU and SimpleRNN run their stock layer inside it."""
+    k = backend.keras()
+    from lstmcli import kernels
+
+    recurrent = [layer for layer in model.layers if isinstance(layer, k.layers.RNN)]
+    if kernel != "fast":
+        return {layer.name: "stock" for layer in recurrent}
+    return {layer.name: "fast" if kernels._fast_lstm(layer) else "stock" for layer in recurrent}
+
+
+def _run_record(state: State, prep: Prepared, ran: dict[str, str]) -> dict[str, Any]:
+    """run.json: what ran, where, with what, and how fast. `kernel` is the one every recurrent
+    layer ran ("mixed" when they differ, then `kernels` says which), `kernels` per layer."""
     import tensorflow as tf
 
     cfg = prep.cfg
@@ -790,7 +803,8 @@ def _run_record(state: State, prep: Prepared, kernel: str) -> dict[str, Any]:
         "stopped_early": state.epoch < cfg.train.epochs,
         "config_sha256": cfg.digest(),
         "distribute": cfg.train.distribute,
-        "kernel": kernel,
+        "kernel": kinds.pop() if len(kinds := set(ran.values())) == 1 else "mixed",
+        "kernels": ran,
         "replicas": prep.strategy.num_replicas_in_sync if prep.strategy is not None else 1,
         "devices": list(prep.strategy.extended.worker_devices) if prep.strategy is not None else None,
         "cpu": _cpu_model(),

@@ -60,6 +60,16 @@ def test_mirrored_on_two_logical_cpus_matches_one_device(tmp_path) -> None:
         (["train.distribute=multi_worker"], {"TF_CONFIG": "{not json"}, "TF_CONFIG: expected JSON"),
         (
             ["train.distribute=multi_worker"],
+            {"LSTMCLI_COLLECTIVE_TIMEOUT": "abc"},
+            "LSTMCLI_COLLECTIVE_TIMEOUT: expected a positive number of seconds, got 'abc'",
+        ),
+        (
+            ["train.distribute=multi_worker"],
+            {"LSTMCLI_COLLECTIVE_TIMEOUT": "-1"},
+            "LSTMCLI_COLLECTIVE_TIMEOUT: expected a positive number of seconds, got '-1'",
+        ),
+        (
+            ["train.distribute=multi_worker"],
             {"TF_CONFIG": '{"cluster": {"worker": ["a:1"]}, "task": {"type": "worker", "index": 3}}'},
             "TF_CONFIG: task.index: expected 0..0, got 3",
         ),

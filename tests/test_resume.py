@@ -269,3 +269,11 @@ def test_other_cells_train_stack_and_predict(runner, tmp_path) -> None:
         assert pa == pytest.approx(pb, abs=1e-5)
         shown = run_json(runner, "inspect", out, "--layer", "1", "--gates")
         assert shown["cell_state"] is None and shown["layer"] == 1
+        # The fast kernel takes LSTM layers only: run.json says these ran the stock layer.
+        record = json.loads((out / "run.json").read_text())
+        assert record["kernel"] == "stock"
+        assert record["kernels"] == {f"{cell}_0": "stock", f"{cell}_1": "stock"}
+    lstm = tmp_path / "lstm"
+    run_json(runner, "train", HELLO, "--out", lstm, "--set", "train.epochs=1", "--set", "train.kernel=fast")
+    record = json.loads((lstm / "run.json").read_text())
+    assert record["kernel"] == "fast" and record["kernels"] == {"lstm_0": "fast"}
