@@ -41,7 +41,7 @@ class StopAt:
 
 
 def _kill_on_eval(n: int) -> None:
-    from lstmcli import training
+    from lstmcli.training import loop as training
 
     real_init = training._Steps.__init__
     calls = [0]
@@ -83,8 +83,9 @@ def main() -> int:
     p.add_argument("--set", action="append", default=[])
     p.add_argument("--at", default="")
     a = p.parse_args()
-    from lstmcli import config, training
+    from lstmcli import config
     from lstmcli.errors import Interrupted
+    from lstmcli.training import loop as training
 
     cfg = config.load(Path(a.config), a.set)
     prep = training.prepare(cfg)
