@@ -223,21 +223,29 @@ def test_resume_under_mirrored(tmp_path) -> None:
     )
     exe = shutil.which("lstmcli", path=str(Path(sys.executable).parent)) or "lstmcli"
     out = tmp_path / "run"
+    # Far more epochs than it will train: the loop (and its signal handler) is still running when
+    # the signal lands; the resume sets the 60 epochs of the one-device run.
     proc = subprocess.Popen(
-        [exe, "train", str(cfg), "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [exe, "train", str(cfg), "--out", str(out), "--set", "train.epochs=100000"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
-    deadline = time.monotonic() + 180
+    deadline = time.monotonic() + 600  # a hang guard only
     while time.monotonic() < deadline and proc.poll() is None:
-        try:
+        try:  # the readiness marker: a checkpoint written by the training loop
             if json.loads((out / "checkpoint.json").read_text())["epoch"] >= 3:
                 break
         except (FileNotFoundError, ValueError):
             pass
         time.sleep(0.05)
+    proc.send_signal(signal.SIGSTOP)  # paused, signalled, resumed: handled where it was seen ready
     proc.send_signal(signal.SIGTERM)
+    proc.send_signal(signal.SIGCONT)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
-    done = lstmcli("train", "--resume", out, "--json")
+    assert json.loads((out / "checkpoint.json").read_text())["epoch"] < 60
+    done = lstmcli("train", "--resume", out, "--json", "--set", "train.epochs=60")
     assert done.returncode == 0, done.stderr
     assert json.loads((out / "run.json").read_text())["replicas"] == 2
     one = lstmcli("train", cfg, "--out", tmp_path / "one", "--set", "train.distribute=none")

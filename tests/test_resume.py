@@ -40,6 +40,14 @@ def _wait_for_epoch(out: Path, proc: subprocess.Popen, epoch: int, timeout: floa
     raise AssertionError("training made no progress")
 
 
+def _signal_paused(proc: subprocess.Popen, sig: int) -> None:
+    """Pause the process, send `sig`, resume it: the signal is handled where the process was
+    when the test saw it ready, not some epochs later."""
+    proc.send_signal(signal.SIGSTOP)
+    proc.send_signal(sig)
+    proc.send_signal(signal.SIGCONT)
+
+
 @pytest.fixture(scope="module")
 def unbroken(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("unbroken") / "run"
@@ -57,9 +65,11 @@ def _runner():
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_signal_saves_a_checkpoint_and_resume_is_bit_identical(runner, tmp_path, unbroken, sig) -> None:
     out = tmp_path / "run"
-    proc = _start(out)
-    _wait_for_epoch(out, proc, 3)
-    proc.send_signal(sig)
+    # Far more epochs than it will train: the loop (and its handler) is certainly still running
+    # when the signal lands; the resume below sets the 60 epochs of the unbroken run.
+    proc = _start(out, "--set", "train.epochs=100000")
+    _wait_for_epoch(out, proc, 3)  # the readiness marker: a checkpoint written by the loop
+    _signal_paused(proc, sig)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
     assert f"Resume with: lstmcli train --resume {out}" in err
@@ -67,7 +77,7 @@ def test_signal_saves_a_checkpoint_and_resume_is_bit_identical(runner, tmp_path,
     state = json.loads((out / "checkpoint.json").read_text())
     assert not state["finished"] and state["epoch"] < 60
     assert not (out / "metrics.json").exists()
-    r = run_json(runner, "train", "--resume", out)
+    r = run_json(runner, "train", "--resume", out, "--set", "train.epochs=60")
     assert r["epochs"] == 60
     assert weights_sha256(out / "model.keras") == weights_sha256(unbroken / "model.keras")
     a = json.loads((out / "metrics.json").read_text())
