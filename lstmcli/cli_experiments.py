@@ -221,11 +221,7 @@ def sweep(
         from lstmcli.render import SweepProgress, TrainProgress, sweep_trial_line
 
         def progress_for(point: sweep_mod.Point) -> TrainProgress:
-            if plan.uses_study:
-                line = sweep_trial_line(sweep_mod.summary(plan), point.name)
-            else:
-                line = f"{point.name}"
-            err.print(line, highlight=False, markup=False)
+            err.print(sweep_trial_line(sweep_mod.summary(plan), point.name), highlight=False, markup=False)
             return TrainProgress(err)
 
         if plan.workers > 1:
@@ -235,7 +231,7 @@ def sweep(
         if watch is not None:
             watch.note(line)
         elif not quiet:
-            err.print(line, highlight=False, markup=False)
+            err.print(line, highlight=False, markup=False, soft_wrap=True)
 
     try:
         if plan.uses_study:

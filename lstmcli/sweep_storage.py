@@ -36,7 +36,11 @@ STUDY_DB = "study.db"
 META = "lstmcli_sweep"  # the study's user attribute that records which sweep made it
 HOST = socket.gethostname()
 _SCHEMES = ("sqlite", "postgresql", "mysql")
-_DRIVERS = {"postgresql": "psycopg2-binary", "mysql": "pymysql"}
+# SQLAlchemy 2.1's default drivers: psycopg 3 for postgresql://, mysqlclient for mysql://.
+_DRIVERS = {
+    "postgresql": "'lstmcli[postgres]' (psycopg 3)",
+    "mysql": "mysqlclient (or pymysql with mysql+pymysql://)",
+}
 
 
 def heartbeat_seconds() -> int:
@@ -115,7 +119,7 @@ def connect(url: str) -> Any:
     except ImportError:
         raise UsageError(
             "--storage and --workers need Optuna: pip install 'lstmcli[search]' "
-            "(PostgreSQL also needs 'lstmcli[postgres]')"
+            "('lstmcli[postgres]' for PostgreSQL)"
         ) from None
     from sqlalchemy.exc import SQLAlchemyError
 
@@ -135,13 +139,14 @@ def connect(url: str) -> Any:
                         max_retry=3
                     ),
                 )
-        except ModuleNotFoundError as e:
+        except ImportError as e:  # Optuna's own ImportError around the driver's ModuleNotFoundError
             from sqlalchemy.engine import make_url
 
-            package = _DRIVERS.get(make_url(url).get_backend_name(), e.name or "its driver")
+            missing = getattr(e.__cause__, "name", None) or e.name or "its driver"
+            package = _DRIVERS.get(make_url(url).get_backend_name(), missing)
             raise UsageError(
                 f"--storage {redact(url)}: expected an installed database driver, got none "
-                f"({e.name} missing): pip install {package}"
+                f"({missing} missing): pip install {package}"
             ) from None
         except SQLAlchemyError as e:
             last = e

@@ -114,6 +114,15 @@ def _in_process(
 # ---------------------------------------------------------------- one trial
 
 
+@contextlib.contextmanager
+def _unless_failed_elsewhere() -> Iterator[None]:
+    """Marking a trial that another worker already failed (it took it for dead) is moot."""
+    from optuna.exceptions import UpdateFinishedTrialError
+
+    with contextlib.suppress(UpdateFinishedTrialError):
+        yield
+
+
 def _suggest(trial: Any, key: str, spec: dict[str, Any]) -> Any:
     if "choices" in spec:
         return trial.suggest_categorical(key, spec["choices"])
@@ -131,12 +140,18 @@ def run_trial(
     threads: tuple[int, int] | None = None,
 ) -> Point:
     """Train the claimed trial `tid` into its run directory (resuming one left by an earlier
-    attempt) and tell the study how it ended. Interrupts re-queue it; anything else fails it."""
+    attempt) and tell the study how it ended. Interrupts re-queue it; anything else fails it.
+    `threads`: TensorFlow's (intra-op, inter-op) pool sizes, set before its first op."""
     import optuna
+    from optuna.exceptions import UpdateFinishedTrialError
     from optuna.trial import TrialState
 
     storage = study._storage
-    with store.Heartbeat(storage, tid):
+    with store.Heartbeat(storage, tid):  # from the claim on, also while TensorFlow loads
+        if threads is not None:
+            from lstmcli import backend
+
+            backend.set_threads(*threads)
         frozen = storage.get_trial(tid)
         attrs = frozen.user_attrs
         if p.kind == "search" and "name" not in attrs:
@@ -164,19 +179,23 @@ def run_trial(
                 trial.set_user_attr(key, value)
             metric = p.objective.metric
             for row in runs.read_history(run_dir) if runs.is_run_dir(run_dir) else []:
-                if metric in row:  # an earlier attempt's epochs, for the pruner
+                if metric in row and p.kind == "search":  # an earlier attempt's epochs, for the pruner
                     trial.report(row[metric], int(row["epoch"]))
+
+            shown = [0.0]
 
             def on_epoch(epoch: int, row: dict[str, float]) -> None:
                 point.epochs = epoch + 1
                 point.metrics = {k: v for k, v in row.items() if k != "epoch"}
-                trial.set_user_attr("epochs", point.epochs)
-                trial.set_user_attr("metrics", point.metrics)
+                if time.monotonic() - shown[0] >= 1.0:  # progress for others, at most once a second
+                    shown[0] = time.monotonic()
+                    trial.set_user_attr("epochs", point.epochs)
+                    trial.set_user_attr("metrics", point.metrics)
                 value = row.get(metric)
-                if value is None:
+                if value is None or p.kind != "search":
                     return
-                trial.report(value, epoch + 1)
-                if p.kind == "search" and trial.should_prune():
+                trial.report(value, epoch + 1)  # for the pruner
+                if trial.should_prune():
                     raise sweep_mod.Pruned(f"pruned at epoch {epoch + 1}: {metric} = {value:.4g}")
 
             if progress_for is not None:
@@ -185,14 +204,23 @@ def run_trial(
             progress = progress_for(point) if progress_for else None
             sweep_mod._train_point(p, point, cfg, [sweep_mod._Listener(on_epoch)], progress)
         except (Interrupted, KeyboardInterrupt):
-            trial.set_user_attr("interrupted", True)
-            trial.set_user_attr("epochs", point.epochs)
-            store.requeue(study, study.tell(trial, state=TrialState.FAIL))
+            with _unless_failed_elsewhere():
+                trial.set_user_attr("interrupted", True)
+                trial.set_user_attr("epochs", point.epochs)
+                store.requeue(study, study.tell(trial, state=TrialState.FAIL))
             raise
+        except UpdateFinishedTrialError:  # another worker took it for dead: its retry has it now
+            point.status = "failed"
+            point.error = (
+                f"trial {frozen.number} was failed by another worker while it ran here (no heartbeat "
+                "within 3 × LSTMCLI_SWEEP_HEARTBEAT seconds); its retry runs it again"
+            )
+            return point
         except BaseException as e:
             message = e.message if isinstance(e, LstmcliError) else f"internal error: {type(e).__name__}: {e}"
-            trial.set_user_attr("error", message)
-            study.tell(trial, state=TrialState.FAIL)
+            with _unless_failed_elsewhere():
+                trial.set_user_attr("error", message)
+                study.tell(trial, state=TrialState.FAIL)
             raise
         trial.set_user_attr("epochs", point.epochs)
         trial.set_user_attr("metrics", point.metrics)
@@ -258,8 +286,13 @@ def _processes(p: Plan, study: Any, url: str, watch: Any, notify: Callable[[str]
                 del children[pid]
                 log = log_of.pop(pid)
                 text = log.read_text(errors="replace").strip() if log.exists() else ""
-                if rc in (0, 130) and not text:
+                if not text:
                     log.unlink(missing_ok=True)
+                if rc < 0:
+                    name = signal.Signals(-rc).name
+                    notify(
+                        f"worker pid {pid} was killed by {name}; its trial is retried when its heartbeat stops"
+                    )
                 elif rc not in (0, 130):
                     last = text.splitlines()[-1] if text else "no output"
                     notify(f"worker pid {pid} exited with code {rc}: {last} (log: {log})")
@@ -313,9 +346,6 @@ def main(argv: list[str] | None = None) -> int:
         tid = store.claim(study, url)
         if tid is None:
             return 0  # another worker took the last trial
-        from lstmcli import backend
-
-        backend.set_threads(intra, inter)
         run_trial(p, study, tid, None, (intra, inter))
     except (Interrupted, KeyboardInterrupt):
         return 130
