@@ -290,9 +290,7 @@ def _processes(p: Plan, study: Any, url: str, watch: Any, notify: Callable[[str]
                     log.unlink(missing_ok=True)
                 if rc < 0:
                     name = signal.Signals(-rc).name
-                    notify(
-                        f"worker pid {pid} was killed by {name}; its trial is retried when its heartbeat stops"
-                    )
+                    notify(f"worker pid {pid} was killed by {name}; its trial is retried after its heartbeat")
                 elif rc not in (0, 130):
                     last = text.splitlines()[-1] if text else "no output"
                     notify(f"worker pid {pid} exited with code {rc}: {last} (log: {log})")
