@@ -742,7 +742,9 @@ def sweep_best_text(doc: dict[str, Any]) -> str:
         return "best so far: none finished yet"
     value = best["metrics"].get(metric)
     shown = f"{value:.4f}" if isinstance(value, int | float) else "?"
-    return f"best so far: {best['name']} ({metric} {shown})"
+    names = [p["name"] for p in doc["points"]]
+    which = f"trial {names.index(best['name']) + 1}" if best["name"] in names else best["name"]
+    return f"best so far: {which}, {metric} {shown}"  # the trial's number: its name is long
 
 
 def sweep_trial_line(doc: dict[str, Any], name: str) -> str:

@@ -415,10 +415,8 @@ def _train_point(p: Plan, point: Point, cfg: Config, listeners: list[Any], progr
 def run(p: Plan, progress_for: Callable[[Point], Any] | None = None) -> Plan:
     """Run (or finish) every point of a grid in this process, saving sweep.json after each.
     Sweeps with a study (searches, --storage, --workers) run through `sweep_workers.run`."""
-    if p.uses_study:
-        from lstmcli import sweep_workers
-
-        return sweep_workers.run(p, None, progress_for)
+    if p.uses_study:  # a programming error: the caller picks the runner
+        raise RuntimeError("a sweep with a study runs through sweep_workers.run")
     p.out.mkdir(parents=True, exist_ok=True)
     runs.claim(p.out)  # one process per sweep folder
     _save(p)

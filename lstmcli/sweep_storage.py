@@ -157,6 +157,14 @@ def connect(url: str) -> Any:
     raise UsageError(f"--storage {redact(url)}: cannot reach the database: {first}")
 
 
+def close(storage: Any) -> None:
+    """Close the storage's connections now (a dropped pool leaves PostgreSQL connections open
+    until garbage collection, and a long-lived process, or a test session, runs out of them)."""
+    with contextlib.suppress(Exception):
+        storage.remove_session()
+        storage.engine.dispose()
+
+
 # ---------------------------------------------------------------- creating or joining the study
 
 
@@ -448,10 +456,13 @@ def report(url: str, name: str | None) -> dict[str, Any]:
     study = optuna.load_study(study_name=name, storage=storage)
     m = study.user_attrs.get(META)
     if m is None:
+        close(storage)
         raise UsageError(f"{where}: study {name!r} was not made by lstmcli sweep")
     objective = sweep_mod.Objective(**m["objective"])
     pts = points(study)
     best = sweep_mod.best_point(pts, objective)
+    c = counts(study)
+    close(storage)
     return {
         "kind": m["kind"],
         "dir": redact(url),
@@ -464,7 +475,7 @@ def report(url: str, name: str | None) -> dict[str, Any]:
         "trials": m["trials"],
         "seed": m["seed"],
         "requires": m.get("requires", []),
-        "counts": counts(study),
+        "counts": c,
         "points": [asdict(p) for p in pts],
         "best": asdict(best) if best is not None else None,
     }

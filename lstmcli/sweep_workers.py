@@ -76,15 +76,18 @@ def run(
     if p.storage is None:
         p.out.mkdir(parents=True, exist_ok=True)  # the default storage lives inside the folder
     storage = store.connect(url)  # an unreachable database fails before anything is written
-    study = store.open_study(p, url, storage)
-    p.out.mkdir(parents=True, exist_ok=True)
-    runs.claim(p.out)  # one coordinating process per sweep folder
-    refresh(p, study)
-    if p.workers == 1:
-        _in_process(p, study, url, progress_for, notify or (lambda line: None))
-    else:
-        _processes(p, study, url, watch, notify or (lambda line: None))
-    refresh(p, study)
+    try:
+        study = store.open_study(p, url, storage)
+        p.out.mkdir(parents=True, exist_ok=True)
+        runs.claim(p.out)  # one coordinating process per sweep folder
+        refresh(p, study)
+        if p.workers == 1:
+            _in_process(p, study, url, progress_for, notify or (lambda line: None))
+        else:
+            _processes(p, study, url, watch, notify or (lambda line: None))
+        refresh(p, study)
+    finally:
+        store.close(storage)
     return p
 
 
@@ -340,11 +343,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         p = sweep_mod.load_plan(out)
         url = storage_url(p)
-        study = store.open_study(p, url)
-        tid = store.claim(study, url)
-        if tid is None:
-            return 0  # another worker took the last trial
-        run_trial(p, study, tid, None, (intra, inter))
+        storage = store.connect(url)
+        try:
+            study = store.open_study(p, url, storage)
+            tid = store.claim(study, url)
+            if tid is None:
+                return 0  # another worker took the last trial
+            run_trial(p, study, tid, None, (intra, inter))
+        finally:
+            store.close(storage)
     except (Interrupted, KeyboardInterrupt):
         return 130
     except LstmcliError as e:

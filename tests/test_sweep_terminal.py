@@ -56,7 +56,7 @@ def test_sweep_at_a_terminal_says_which_trial_its_settings_and_the_best(tmp_path
     assert code == 0, text
     assert "internal error" not in text and "Traceback" not in text
     assert "trial 1/2 · units=2 · best so far: none finished yet" in text
-    assert re.search(r"trial 2/2 · units=3 · best so far: units=2 \(loss \d\.\d{4}\)", text), text
+    assert re.search(r"trial 2/2 · units=3 · best so far: trial 1, loss \d\.\d{4}", text), text
     assert "\x1b[" in raw  # a terminal gets the progress bar's escape codes
 
 

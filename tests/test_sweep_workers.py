@@ -4,6 +4,7 @@ SIGKILL and Ctrl-C in the middle of a trial, --report, and bad input (exit 2).""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -39,13 +40,35 @@ def _args(sets: list[str]) -> list[str]:
     return [a for s in sets for a in ("--set", s)]
 
 
+_STARTED: list[subprocess.Popen[bytes]] = []
+
+
+@pytest.fixture(autouse=True)
+def _no_leftover_processes():
+    """A failing test leaves no sweep running (nor its worker processes, in their own sessions)."""
+    yield
+    for storage in _STORAGES.values():
+        sweep_storage.close(storage)
+    _STORAGES.clear()
+    while _STARTED:
+        proc = _STARTED.pop()
+        if proc.poll() is None:
+            for pid in _worker_pids(proc.pid):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            proc.kill()
+            proc.wait()
+
+
 def _start(*args: object, log: Path) -> subprocess.Popen[bytes]:
     """`lstmcli sweep …` as its own process (the console script), output to a file."""
     exe = shutil.which("lstmcli", path=str(Path(sys.executable).parent)) or "lstmcli"
     env = {**os.environ, **FAST_HEARTBEAT}
     env.pop("TF_CPP_MIN_LOG_LEVEL", None)
     with open(log, "wb") as f:
-        return subprocess.Popen([exe, "sweep", *map(str, args)], stdout=f, stderr=subprocess.STDOUT, env=env)
+        proc = subprocess.Popen([exe, "sweep", *map(str, args)], stdout=f, stderr=subprocess.STDOUT, env=env)
+    _STARTED.append(proc)
+    return proc
 
 
 def _finish(proc: subprocess.Popen[bytes], log: Path, expect: int = 0) -> str:
@@ -55,10 +78,23 @@ def _finish(proc: subprocess.Popen[bytes], log: Path, expect: int = 0) -> str:
     return text
 
 
+_STORAGES: dict[str, object] = {}
+
+
+def _storage(url: str):
+    """One storage (one connection pool) per database for the test's own polling: a new one per
+    poll would leave PostgreSQL with too many clients."""
+    import optuna
+
+    if url not in _STORAGES:
+        _STORAGES[url] = optuna.storages.RDBStorage(url)
+    return _STORAGES[url]
+
+
 def _trials(url: str, study: str = "hello") -> list:
     import optuna
 
-    return optuna.load_study(study_name=study, storage=url).get_trials()
+    return optuna.load_study(study_name=study, storage=_storage(url)).get_trials()
 
 
 def _wait_for(what, timeout: float = 600.0):
@@ -268,9 +304,13 @@ def test_postgres_three_processes_share_one_study(runner, tmp_path, postgres_url
 
 
 def _has_study(url: str) -> bool:
-    import optuna
+    """Whether the workers have made the study yet (asked with psycopg itself: an Optuna storage
+    made while the workers create the tables can fail half-built and leak its connection)."""
+    import psycopg
 
-    try:  # the workers may be creating the tables at this very moment
-        return any(s.study_name == "hello" for s in optuna.get_all_study_summaries(url))
-    except Exception:
-        return False
+    with psycopg.connect(url) as conn:
+        try:
+            row = conn.execute("SELECT count(*) FROM studies WHERE study_name = 'hello'").fetchone()
+        except psycopg.errors.UndefinedTable:
+            return False
+    return bool(row and row[0])
