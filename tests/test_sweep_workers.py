@@ -19,8 +19,9 @@ import pytest
 from postgres import _free_port, postgres_url  # noqa: F401  (the fixture)
 
 from conftest import HELLO, invoke, run_json
-from lstmcli import runs, sweep_storage, sweep_workers
-from lstmcli import sweep as sweep_mod
+from lstmcli import runs
+from lstmcli.experiments import sweep as sweep_mod
+from lstmcli.experiments import sweep_storage, sweep_workers
 
 GRID = ["model.units=2,3", "train.learning_rate=0.05,0.1"]
 NAMES = {
