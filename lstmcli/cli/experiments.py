@@ -141,7 +141,7 @@ def sweep(
         int,
         typer.Option(
             "--workers",
-            help="Trials at once on this machine, each in its own process with its share of the cores.",
+            help="Trials at once on this machine: N worker processes, each with its share of the cores.",
         ),
     ] = 1,
     storage: Annotated[

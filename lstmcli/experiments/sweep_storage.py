@@ -340,11 +340,36 @@ def claim(study: Any, url: str) -> int | None:
 
 def fail_stale(study: Any, url: str) -> None:
     """Optuna's own `fail_stale_trials`: trials whose worker went silent become FAIL, and the
-    retry callback queues each again."""
+    retry callback queues each again. Before it, trials whose worker ran on this host and is
+    gone: Optuna only knows heartbeats and would wait out the grace period, but a dead pid here
+    is known at once (so `--resume` after a kill does not wait)."""
     import optuna
+    from optuna.exceptions import UpdateFinishedTrialError
+    from optuna.trial import TrialState
 
+    storage = study._storage
     with serialised(url), _optuna_quiet():
+        for t in storage.get_all_trials(study._study_id, deepcopy=False, states=(TrialState.RUNNING,)):
+            pid = t.user_attrs.get("pid")
+            if t.user_attrs.get("host") != HOST or not isinstance(pid, int) or _alive(pid):
+                continue
+            tid = storage.get_trial_id_from_study_id_trial_number(study._study_id, t.number)
+            with contextlib.suppress(UpdateFinishedTrialError):
+                if storage.set_trial_state_values(tid, state=TrialState.FAIL):
+                    callback = storage.get_heartbeat_stale_trial_callback()
+                    if callback is not None:
+                        callback(study, storage.get_trial(tid))
         optuna.storages.fail_stale_trials(study)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process: alive
+    return True
 
 
 class Heartbeat:

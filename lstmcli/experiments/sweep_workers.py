@@ -4,8 +4,9 @@ run directory and told back. A trial that crashes fails alone; Ctrl-C stops ever
 checkpoint and queues its trial again for `--resume`; a worker killed outright stops its
 heartbeat, and Optuna fails and re-queues its trial (sweep_storage).
 
-`python -m lstmcli.experiments.sweep_workers SWEEP_DIR INTRA INTER` is one worker process: it
-claims one trial, trains it with TensorFlow's thread pools capped at INTRA/INTER threads, exits.
+`python -m lstmcli.experiments.sweep_workers SWEEP_DIR INTRA INTER` is one worker process: with
+TensorFlow's thread pools capped at INTRA/INTER threads, it claims a trial, trains it, and the
+next, until none is waiting.
 """
 
 from __future__ import annotations
@@ -144,17 +145,13 @@ def run_trial(
 ) -> Point:
     """Train the claimed trial `tid` into its run directory (resuming one left by an earlier
     attempt) and tell the study how it ended. Interrupts re-queue it; anything else fails it.
-    `threads`: TensorFlow's (intra-op, inter-op) pool sizes, set before its first op."""
+    `threads`: the (intra-op, inter-op) pool sizes TensorFlow was given, recorded with it."""
     import optuna
     from optuna.exceptions import UpdateFinishedTrialError
     from optuna.trial import TrialState
 
     storage = study._storage
     with store.Heartbeat(storage, tid):  # from the claim on, also while TensorFlow loads
-        if threads is not None:
-            from lstmcli.model import backend
-
-            backend.set_threads(*threads)
         frozen = storage.get_trial(tid)
         attrs = frozen.user_attrs
         if p.kind == "search" and "name" not in attrs:
@@ -341,7 +338,9 @@ def _processes(p: Plan, study: Any, url: str, watch: Any, notify: Callable[[str]
 
 
 def main(argv: list[str] | None = None) -> int:
-    """One worker process: claim one trial of the sweep in SWEEP_DIR, train it, exit."""
+    """One worker process: claim a trial of the sweep in SWEEP_DIR, train it, and the next,
+    until none is waiting. One process per worker, not per trial: TensorFlow's import and
+    start-up (seconds) are paid once, and a trial that crashes its process takes only itself."""
     args = sys.argv[1:] if argv is None else argv
     out, intra, inter = Path(args[0]), int(args[1]), int(args[2])
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # before training: a clean stop too
@@ -351,10 +350,15 @@ def main(argv: list[str] | None = None) -> int:
         storage = store.connect(url)
         try:
             study = store.open_study(p, url, storage)
-            tid = store.claim(study, url)
-            if tid is None:
-                return 0  # another worker took the last trial
-            run_trial(p, study, tid, None, (intra, inter))
+            from lstmcli.model import backend
+
+            backend.set_threads(intra, inter)  # before any trial: TensorFlow fixes them at its start
+            while True:
+                tid = store.claim(study, url)
+                if tid is None:
+                    return 0  # none left (or another worker took the last)
+                run_trial(p, study, tid, None, (intra, inter))
+                store.fail_stale(study, url)
         finally:
             store.close(storage)
     except (Interrupted, KeyboardInterrupt):
