@@ -277,6 +277,7 @@ def _processes(p: Plan, study: Any, url: str, watch: Any, notify: Callable[[str]
     log_of: dict[int, Path] = {}
     received: list[int] = []
     waited = False
+    next_stale_check = 0.0
     with _forwarding(children, received):
         while True:
             for pid, child in list(children.items()):
@@ -296,8 +297,9 @@ def _processes(p: Plan, study: Any, url: str, watch: Any, notify: Callable[[str]
                     notify(f"worker pid {pid} exited with code {rc}: {last} (log: {log})")
             if received and not children:
                 break
-            if not received:
+            if not received and time.monotonic() >= next_stale_check:
                 store.fail_stale(study, url)
+                next_stale_check = time.monotonic() + store.heartbeat_seconds()
             c = store.counts(study)
             if not received:
                 mine = {t.user_attrs.get("pid") for t in study.get_trials(deepcopy=False, states=_running())}
@@ -329,7 +331,7 @@ def _processes(p: Plan, study: Any, url: str, watch: Any, notify: Callable[[str]
                 if not waited:
                     notify(f"waiting for {c['running']} trial(s) running on other workers of the study")
                     waited = True
-            time.sleep(0.5)
+            time.sleep(1.0)  # the coordinator polls the study; the workers do the work
     with contextlib.suppress(OSError):
         logs.rmdir()  # empty: every worker ended cleanly
     if received:
