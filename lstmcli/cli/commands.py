@@ -390,6 +390,81 @@ def predict(
     output(json_out, lambda: predict_json(result), lambda: predict_tables(result, precision))
 
 
+# ---------------------------------------------------------------- units
+
+
+@app.command(
+    epilog="Examples: [bold]lstmcli units runs/brackets --text held-out.txt --depth '(' ')'[/] · "
+    '[bold]lstmcli units runs/text --text story.txt --match \'"[^"]*"\' --json[/]',
+)
+@handles_errors
+def units(
+    run_dir: Annotated[str, typer.Argument(help="A trained run directory.", show_default=False)],
+    text: Annotated[
+        Path,
+        typer.Option(
+            "--text",
+            help="The text to run (one sequence); with --label, a labelled JSON Lines file.",
+            show_default=False,
+        ),
+    ],
+    match: Annotated[
+        str | None,
+        typer.Option("--match", metavar="REGEX", help="Yes/no feature: the token is inside a match (AUC)."),
+    ] = None,
+    depth: Annotated[
+        tuple[str, str] | None,
+        typer.Option("--depth", metavar="OPEN CLOSE", help="Numeric feature: nesting depth (correlation)."),
+    ] = None,
+    column: Annotated[
+        bool, typer.Option("--column", help="Numeric feature: tokens since the last newline (correlation).")
+    ] = False,
+    label: Annotated[
+        bool,
+        typer.Option(
+            "--label",
+            help="Classify runs (two labels): the example's label, 0 or 1, at each step (correlation).",
+        ),
+    ] = False,
+    layer: Annotated[int, typer.Option("--layer", help="Recurrent layer (0 = first).")] = 0,
+    steps: Annotated[
+        str | None,
+        typer.Option(
+            "--steps",
+            metavar="START:STOP",
+            help="Score only these steps of each sequence (a Python slice) "
+            "\\[default: all; 1: with --label].",
+            show_default=False,
+        ),
+    ] = None,
+    top: Annotated[int, typer.Option("--top", min=1, help="Units listed.")] = 10,
+    max_tokens: Annotated[
+        int, typer.Option("--max-tokens", help="Refuse a longer text (take a slice instead).")
+    ] = 100_000,
+    json_out: Json = False,
+    quiet: Quiet = False,
+) -> None:
+    """Rank a layer's units (h, c and every gate) by how well each tracks a feature of the text:
+    Pearson's r for a numeric feature, the AUC for a yes/no one. NumPy engine, no TensorFlow."""
+    from lstmcli.analysis import units as units_mod
+    from lstmcli.errors import UsageError
+    from lstmcli.render import output, units_tables
+
+    chosen = (("--match", match), ("--depth", depth), ("--column", column), ("--label", label))
+    given = [name for name, v in chosen if v not in (None, False)]
+    if len(given) != 1:
+        got = ", ".join(given) if given else "none"
+        raise UsageError(f"expected exactly one feature (--match, --depth, --column or --label), got {got}")
+    if match is not None:
+        feature = units_mod.Feature("match", regex=match)
+    elif depth is not None:
+        feature = units_mod.Feature("depth", open=depth[0], close=depth[1])
+    else:
+        feature = units_mod.Feature("column" if column else "label")
+    result = units_mod.units(run_dir, text, feature, layer=layer, steps=steps, max_tokens=max_tokens)
+    output(json_out, lambda: units_mod.document(result, top), lambda: units_tables(result, top))
+
+
 # ---------------------------------------------------------------- config
 
 
@@ -555,6 +630,11 @@ def compare(
 from lstmcli.cli import experiments as cli_experiments  # noqa: E402
 
 cli_experiments.register(app)
+
+# explore (the HTML page) likewise.
+from lstmcli.cli import explore as cli_explore  # noqa: E402
+
+cli_explore.register(app)
 
 
 def main() -> None:

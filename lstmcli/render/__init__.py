@@ -403,6 +403,50 @@ def verify_line(v: dict[str, Any]) -> str:
     )
 
 
+# ---------------------------------------------------------------- units
+
+
+def units_tables(r: Any, top: int) -> list[RenderableType]:
+    """`units`: the ranked (unit, state) table, then the top unit's trace as a coloured strip
+    over the text (one background per token: the gate scale for gates, blue … red for states,
+    scaled to the largest |value| shown). On a pipe or under NO_COLOR the strip is plain text."""
+    from rich import box
+    from rich.table import Table
+    from rich.text import Text
+
+    f = r.feature
+    metric = "AUC" if f.metric == "auc" else "r"
+    held = f", {r.positives:,} inside" if r.positives is not None else ""
+    # Text, not markup: a regex such as [^"]* must show as itself.
+    seqs = f"{r.sequences:,} sequence{'s' if r.sequences != 1 else ''}"
+    heading = Text(
+        f"units of {r.cell} layer {r.layer} ranked by {f.describe()} ({r.tokens:,} tokens in {seqs}{held})"
+    )
+    t = Table(box=box.SIMPLE_HEAD)
+    t.add_column("rank", justify="right")
+    t.add_column("unit", justify="right")
+    t.add_column("state")
+    t.add_column(metric, justify="right")
+    for n, s in enumerate(r.ranked[:top]):
+        t.add_row(str(n + 1), str(s.unit), s.state, f"{s.score:+.3f}" if metric == "r" else f"{s.score:.3f}")
+    best = r.ranked[0]
+    gate = best.state in ("i", "f", "o", "z", "r")
+    span = max((abs(v) for v in r.strip_values), default=1.0) or 1.0
+    strip = Text()
+    for tok, v, x in zip(r.strip_tokens, r.strip_values, r.strip_feature, strict=True):
+        style = _sequential(v) if gate else _diverging(v / span)
+        if f.binary and x > 0:
+            style += " underline"  # the tokens inside a match
+        shown = "↵" if tok == "\n" else tok
+        strip.append(shown, style=style)
+        strip.append("\n" if tok == "\n" else r.sep)
+    scale = "white 0 … green 1" if gate else f"blue {-span:.3g} … white 0 … red {span:.3g}"
+    more = "" if len(r.strip_tokens) >= r.tokens else f", the first {len(r.strip_tokens)} tokens"
+    marked = "; matches underlined" if f.binary else ""
+    head = f"unit {best.unit} {best.state} over {r.source}{more} ({scale}{marked}):"
+    return [heading, t, Text(head), strip]
+
+
 # ---------------------------------------------------------------- runs and compare
 
 RUN_KEYS = (
