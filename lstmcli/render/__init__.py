@@ -769,3 +769,91 @@ def _short(v: Any) -> str:
     if isinstance(v, float):
         return f"{v:.4g}"
     return str(v)
+
+
+# ---------------------------------------------------------------- sweep progress (issue 17)
+
+
+def _settings(values: dict[str, Any]) -> str:
+    return ", ".join(f"{k.split('.')[-1]}={_short(v)}" for k, v in values.items())
+
+
+def sweep_best_text(doc: dict[str, Any]) -> str:
+    """`best so far: NAME (val_loss 1.2345)`, or that none has finished yet."""
+    best = doc.get("best")
+    metric = doc["objective"]["metric"]
+    if not best:
+        return "best so far: none finished yet"
+    value = best["metrics"].get(metric)
+    shown = f"{value:.4f}" if isinstance(value, int | float) else "?"
+    names = [p["name"] for p in doc["points"]]
+    which = f"trial {names.index(best['name']) + 1}" if best["name"] in names else best["name"]
+    return f"best so far: {which}, {metric} {shown}"  # the trial's number: its name is long
+
+
+def sweep_trial_line(doc: dict[str, Any], name: str) -> str:
+    """Which trial of how many, its settings, and the best so far (printed before a trial)."""
+    names = [p["name"] for p in doc["points"]]
+    index = names.index(name) + 1 if name in names else len(names) + 1
+    values: dict[str, Any] = next((p["values"] for p in doc["points"] if p["name"] == name), {})
+    return f"trial {index}/{doc['trials']} · {_settings(values)} · {sweep_best_text(doc)}"
+
+
+class SweepProgress:
+    """A sweep with worker processes, on a terminal (stderr): one bar for the trials done of the
+    total and the best so far, one bar per running trial (its number, settings, epochs), and a
+    line for each trial as it ends."""
+
+    def __init__(self, console: Console, epochs: int) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self._epochs = epochs
+        self._bar = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(bar_width=20),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[unit]}"),
+            TimeElapsedColumn(),
+            TextColumn("{task.fields[note]}"),
+            console=console,
+            transient=True,
+        )
+        self._sweep: Any = None
+        self._tasks: dict[str, Any] = {}
+        self._ended: set[str] = set()
+
+    def update(self, doc: dict[str, Any]) -> None:
+        from rich.markup import escape
+
+        if self._sweep is None:
+            self._bar.start()
+            self._sweep = self._bar.add_task("sweep", total=doc["trials"], unit="trials", note="")
+        done = [p for p in doc["points"] if p["status"] in ("finished", "pruned", "failed")]
+        self._bar.update(self._sweep, completed=len(done), note=escape(sweep_best_text(doc)))
+        metric = doc["objective"]["metric"]
+        for i, p in enumerate(doc["points"], 1):
+            name = p["name"]
+            label = escape(f"trial {i}/{doc['trials']} {_settings(p['values'])}")
+            if p["status"] == "running":
+                if name not in self._tasks:
+                    self._tasks[name] = self._bar.add_task(label, total=self._epochs, unit="epochs", note="")
+                value = p["metrics"].get(metric)
+                note = f"{metric} {value:.4f}" if isinstance(value, int | float) else ""
+                self._bar.update(self._tasks[name], completed=p["epochs"], note=note)
+                continue
+            if name in self._tasks:
+                self._bar.remove_task(self._tasks.pop(name))
+            if p["status"] in ("finished", "pruned", "failed") and name not in self._ended:
+                self._ended.add(name)
+                value = p["metrics"].get(metric)
+                shown = f" · {metric} {value:.4f}" if isinstance(value, int | float) else ""
+                self._bar.console.print(
+                    f"trial {i}/{doc['trials']} {p['status']}: {name}{shown}", highlight=False, markup=False
+                )
+
+    def note(self, line: str) -> None:
+        self._bar.console.print(line, highlight=False, markup=False)
+
+    def close(self) -> None:
+        if self._sweep is not None:
+            self._bar.stop()
