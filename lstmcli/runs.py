@@ -14,7 +14,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -503,6 +503,7 @@ class RunSummary:
     metrics: dict[str, float]
     record: dict[str, Any]
     running_pid: int | None = None  # the pid training it now (it holds the run's lock)
+    state: dict[str, Any] = field(default_factory=dict)  # checkpoint.json: epochs done, …
 
     @property
     def running(self) -> bool:
@@ -520,6 +521,7 @@ def summarize(path: Path) -> RunSummary:
         metrics=run.metrics(),
         record=record,
         running_pid=lock_holder(path),
+        state=read_json_file(path / CHECKPOINT),
     )
 
 

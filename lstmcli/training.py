@@ -488,9 +488,11 @@ def train(
                 val = _Sums()
                 if val_batches is not None:
                     t_val = time.perf_counter()
-                    for _ in range(pipe.val_steps or 0):
+                    _validating(hear, 0, pipe.val_steps or 0)
+                    for done in range(1, (pipe.val_steps or 0) + 1):
                         values = steps.eval(next(val_batches), _flag(sig)).numpy()
                         val.add(values)
+                        _validating(hear, done, pipe.val_steps or 0)
                         stop_seen = _stop(values, sig, cfg)
                         if stop_seen:
                             interrupted = True
@@ -550,6 +552,13 @@ def train(
             f"Resume with: lstmcli train --resume {run_dir}"
         )
     return _finish(model, run_dir, state, prep, kernel, chief)
+
+
+def _validating(hear: Sequence[Progress], done: int, total: int) -> None:
+    """Validation is a phase of its own: listeners that show it (the progress bar) hear each batch."""
+    for lst in hear:
+        if hasattr(lst, "validate_step"):
+            lst.validate_step(done, total)
 
 
 @contextlib.contextmanager
