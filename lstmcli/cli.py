@@ -207,13 +207,17 @@ def train(
             # One owner: a run being trained elsewhere is not resumed (exit 2). The other workers
             # of a multi-worker run only read the chief's run directory.
             runs.claim(run_dir)
-        cfg = training.resume_config(resume, sets or [])
         done = int(runs.RunDir(run_dir).read_state().get("epoch", 0))
-        if cfg.train.epochs < done:
+        asked = [
+            item.split("=", 1)[1] for item in sets or [] if item.split("=", 1)[0].strip() == "train.epochs"
+        ]
+        if asked and asked[-1].strip().isdigit() and int(asked[-1]) < done:
+            # Before resume_config, which records the new epochs in the run's config.yaml.
             raise UsageError(
-                f"--set train.epochs={cfg.train.epochs}: expected at least {done}, the epochs "
-                f"{run_dir} has already trained, got {cfg.train.epochs} (below {done})"
+                f"--set train.epochs={asked[-1].strip()}: expected at least {done}, the epochs "
+                f"{run_dir} has already trained; {asked[-1].strip()} is below {done}"
             )
+        cfg = training.resume_config(resume, sets or [])
         from lstmcli import engine, kerasfile
 
         model_file = run_dir / runs.MODEL
@@ -339,6 +343,18 @@ def _interrupted(message: str, run_dir: Path) -> str:
         f"{message.split(';')[0]}; checkpoint saved in {run_dir / runs.MODEL} ({where}). "
         f"Resume with: lstmcli train --resume {shlex.quote(str(run_dir))}"
     )
+
+
+def quiet_now(quiet: bool) -> bool:
+    """`--quiet` given to the command or before it (`lstmcli -q CMD`)."""
+    return quiet or _state["quiet"]
+
+
+def shows_progress(quiet: bool, json_out: bool) -> bool:
+    """Progress and spinners go to stderr on a terminal only, and not with --quiet or --json."""
+    from lstmcli.render import stderr_console
+
+    return stderr_console().is_terminal and not quiet_now(quiet) and not json_out
 
 
 def _other_worker(cfg: Any) -> bool:
@@ -590,10 +606,17 @@ def config_schema(
 
 @config_app.command("reference", epilog="Example: [bold]lstmcli config reference > docs/config.md[/]")
 @handles_errors
-def config_reference(quiet: Quiet = False) -> None:
-    """Print every config key with its default and meaning, as Markdown (docs/config.md)."""
-    from lstmcli import config as config_mod
+def config_reference(json_out: Json = False, quiet: Quiet = False) -> None:
+    """Print every config key with its default and meaning, as Markdown (docs/config.md).
 
+    With --json: {"keys": [{"key", "required", "default", "description"}]}.
+    """
+    from lstmcli import config as config_mod
+    from lstmcli.render import emit_json
+
+    if json_out:
+        emit_json({"keys": config_mod.reference_rows()})
+        return
     sys.stdout.write(config_mod.reference_markdown())
 
 
@@ -604,21 +627,30 @@ def config_init(
         Path, typer.Argument(help="Where to write it ('-' prints it).", show_default=True)
     ] = Path("lstmcli.yaml"),
     force: Annotated[bool, typer.Option("--force", help="Replace an existing file.")] = False,
+    json_out: Json = False,
     quiet: Quiet = False,
 ) -> None:
-    """Write a commented starter config that trains as it is."""
+    """Write a commented starter config that trains as it is.
+
+    With --json: {"path": the file written (null for '-'), "config": its text}.
+    """
     from lstmcli import config as config_mod
     from lstmcli import runs
     from lstmcli.errors import UsageError
+    from lstmcli.render import emit_json
 
     text = config_mod.STARTER
-    if str(path) == "-":
+    to_stdout = str(path) == "-"
+    if not to_stdout:
+        if path.exists() and not force:
+            raise UsageError(f"{path}: already exists; pass --force to replace it")
+        runs.write_text(path, text)
+    if json_out:
+        emit_json({"path": None if to_stdout else str(path), "config": text})
+    elif to_stdout:
         sys.stdout.write(text)
-        return
-    if path.exists() and not force:
-        raise UsageError(f"{path}: already exists; pass --force to replace it")
-    runs.write_text(path, text)
-    print(path)
+    else:
+        print(path)
 
 
 @app.command("runs", epilog="Example: [bold]lstmcli runs runs/ --json | jq '.runs[].metrics'[/]")

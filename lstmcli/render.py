@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -678,6 +679,40 @@ class TrainProgress:
     def close(self) -> None:
         if self._train is not None:
             self._bar.stop()
+
+
+@contextlib.contextmanager
+def working(message: str, show: bool, after: float = 1.0) -> Iterator[None]:
+    """A spinner with `message` on stderr while the block runs, if it runs longer than `after`
+    seconds and `show` (a terminal, not --quiet, not --json); erased when the block ends."""
+    if not show:
+        yield
+        return
+    import threading
+
+    status = stderr_console().status(message)
+    lock = threading.Lock()
+    started = False
+
+    def start() -> None:
+        nonlocal started
+        with lock:
+            if not done.is_set():
+                status.start()
+                started = True
+
+    done = threading.Event()
+    timer = threading.Timer(after, start)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        with lock:
+            done.set()
+            timer.cancel()
+            if started:
+                status.stop()
 
 
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07")

@@ -19,6 +19,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from lstmcli import config as config_mod
 from lstmcli.config import Config
 from lstmcli.errors import ConfigError, RunDirError, UsageError
@@ -82,15 +84,41 @@ def write_with(final: Path, writer: Callable[[Path], None], suffix: str = "") ->
             writer(tmp)
 
 
+def history_fields(validation: bool) -> list[str]:
+    """history.csv's columns, in the order the training loop fills a row."""
+    val = ["val_accuracy", "val_loss"] if validation else []
+    return ["epoch", "accuracy", "loss", *val, "seconds", "tokens_per_second", "learning_rate"]
+
+
+def _validates(run_dir: Path) -> bool:
+    """Whether the run beside this history holds out a validation split (its config.yaml says)."""
+    try:
+        cfg = yaml.safe_load((run_dir / CONFIG).read_text(encoding="utf-8")) or {}
+        return float((cfg.get("train") or {}).get("validation_split") or 0) > 0
+    except (OSError, ValueError, AttributeError, yaml.YAMLError):
+        return False
+
+
+def _cell(key: str, value: Any) -> Any:
+    # The learning rate lives in the optimizer as a float32: the shortest decimal that reads
+    # back as that float32 (0.01), not its float64 expansion (0.009999999776482582).
+    if key == "learning_rate" and isinstance(value, float):
+        import numpy as np
+
+        return np.format_float_positional(np.float32(value), unique=True, trim="-")
+    return value
+
+
 def write_history(final: Path, rows: list[dict[str, float]]) -> None:
+    """history.csv: a header from the start (a run stopped in its first epoch has one), then a
+    row per completed epoch."""
     buf = io.StringIO()
-    if rows:
-        fields = list(rows[0])
-        for r in rows[1:]:
-            fields += [k for k in r if k not in fields]
-        w = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
-        w.writeheader()
-        w.writerows(rows)
+    fields = list(rows[0]) if rows else history_fields(_validates(final.parent))
+    for r in rows[1:]:
+        fields += [k for k in r if k not in fields]
+    w = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
+    w.writeheader()
+    w.writerows({k: _cell(k, v) for k, v in row.items()} for row in rows)
     write_text(final, buf.getvalue())
 
 
