@@ -5,7 +5,7 @@
     python benchmarks/bench_kernel.py --variant fast:chains=1,jit=0       # an extra fast variant
 
 Every variant is the same training step on the same batches (one-hot input → LSTM → Dense softmax,
-cross-entropy over every step, Adam): `fast` is lstmcli.kernels.make_forward in a custom
+cross-entropy over every step, Adam): `fast` is lstmcli.model.kernels.make_forward in a custom
 tf.function step, `stock` is keras.layers.LSTM in the same step, `torch` is nn.LSTM + Linear +
 CrossEntropyLoss + Adam with torch.set_num_threads(2). They run interleaved in this one process,
 one block of steps each per round, the order rotating every round, with a pause between blocks so
@@ -73,12 +73,12 @@ class Variant:
 
 
 def keras_steps(w: Workload, variants: list[Variant], data: np.ndarray) -> dict[str, Step]:
-    from lstmcli.backend import keras
+    from lstmcli.model.backend import keras
 
     k = keras()
     import tensorflow as tf
 
-    from lstmcli.kernels import make_forward
+    from lstmcli.model.kernels import make_forward
 
     tf.config.experimental.enable_op_determinism()  # as lstmcli trains
     batches = tf.constant(data)
@@ -185,7 +185,7 @@ def measure(w: Workload, variants: list[Variant], rounds: int, peak: MatmulPeak)
 
 def set_threads(spec: str) -> None:
     """Must run before TensorFlow runs any op."""
-    from lstmcli.backend import keras
+    from lstmcli.model.backend import keras
 
     keras()
     import tensorflow as tf

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 # Documented exit codes (README "Exit codes").
-EXIT_OK = 0
 EXIT_RUNTIME = 1
 EXIT_USAGE = 2
 EXIT_REQUIREMENT = 3

@@ -19,7 +19,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lstmcli.cell import (
+from lstmcli.errors import EXIT_USAGE, RunDirError
+from lstmcli.model.cell import (
     GRUWeights,
     LSTMWeights,
     SimpleRNNWeights,
@@ -30,8 +31,7 @@ from lstmcli.cell import (
     simple_rnn_trace,
     softmax,
 )
-from lstmcli.errors import EXIT_USAGE, RunDirError
-from lstmcli.kerasfile import load_spec
+from lstmcli.model.kerasfile import load_spec
 
 REPO = Path(__file__).resolve().parents[1]
 ATOL = 1e-5
@@ -538,7 +538,7 @@ def test_damaged_weights_load_or_raise_run_dir_error(
 
 def test_importing_cell_and_kerasfile_leaves_tensorflow_out() -> None:
     code = (
-        "import json, sys; import lstmcli.cell, lstmcli.kerasfile; "
+        "import json, sys; import lstmcli.model.cell, lstmcli.model.kerasfile; "
         "print(json.dumps(sorted(m for m in ('tensorflow', 'keras') if m in sys.modules)))"
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)

@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 
 from conftest import invoke, run_json, weights_sha256
-from lstmcli import classify, config
+from lstmcli import config
 from lstmcli.errors import UsageError
+from lstmcli.tasks import classify
 
 LABELS = {"a": "pos", "b": "neg", "c": "meh"}
 
@@ -173,9 +174,9 @@ def test_bad_examples_exit_2_naming_file_and_line_and_write_nothing(runner, tmp_
 @pytest.mark.parametrize("cell", ["lstm", "gru", "simple_rnn"])
 def test_padding_never_changes_the_state_numpy_and_keras(tmp_path, cell) -> None:
     """Padded to 7 steps, or not padded at all: the same last state, in NumPy and in Keras."""
-    from lstmcli import backend
-    from lstmcli.cell import forward
-    from lstmcli.kerasfile import load_spec
+    from lstmcli.model import backend
+    from lstmcli.model.cell import forward
+    from lstmcli.model.kerasfile import load_spec
 
     cfg = config.load(_write(tmp_path, _toy_lines(12), model={"units": 5, "cell": cell}))
     cfg, _ = classify.load_examples(cfg)
@@ -291,7 +292,7 @@ def test_resume_of_a_classifier_is_bit_identical(runner, tmp_path) -> None:
 
 
 def test_fast_kernel_falls_back_to_stock_for_a_classifier(tmp_path) -> None:
-    from lstmcli.training import resolve_kernel
+    from lstmcli.training.loop import resolve_kernel
 
     cfg = config.load(_write(tmp_path, _toy_lines(8), train__kernel="fast"))
     assert resolve_kernel(cfg) == "stock"

@@ -13,13 +13,14 @@ import pytest
 import yaml
 
 from conftest import HELLO, ROOT, invoke
-from lstmcli import config, data, sources
+from lstmcli import config, data
 from lstmcli.config import Config, VocabOptions
+from lstmcli.data import sources
 from lstmcli.errors import UsageError
 
 
 # Every window of the data as arrays: small data only (lstmcli never builds these; training
-# gathers windows per batch in lstmcli.pipeline).
+# gathers windows per batch in lstmcli.training.pipeline).
 @dataclass
 class TrainingData:
     """Next-token pairs: inputs[n, t] is followed by targets[n, t]."""
@@ -34,7 +35,7 @@ def training_data(cfg: Config) -> TrainingData:
     """Every window of the data as arrays (small data: tests, inline sequences).
 
     Inline sequences of sequence_length tokens give sequence_length - 1 next-token pairs each.
-    Training itself uses `load_windows` and lstmcli.pipeline, which never build these arrays.
+    Training itself uses `load_windows` and lstmcli.training.pipeline, which never build these arrays.
     """
     cfg, windows = data.load_windows(cfg)
     lo, hi = windows.ranges("train")
@@ -445,7 +446,7 @@ def test_example_configs_validate_and_read(runner) -> None:
 def test_pipeline_gives_the_old_batches_for_inline_sequences() -> None:
     import tensorflow as tf
 
-    from lstmcli.pipeline import Datasets
+    from lstmcli.training.pipeline import Datasets
 
     cfg = Config.model_validate(
         {
@@ -473,7 +474,7 @@ def test_pipeline_gives_the_old_batches_for_inline_sequences() -> None:
 
 
 def test_pipeline_over_a_file(monkeypatch, tmp_path) -> None:
-    from lstmcli import pipeline
+    from lstmcli.training import pipeline
 
     monkeypatch.setattr(pipeline, "SHUFFLE_BUFFER", 64)  # the block-shuffled path on a small file
     text = "".join("abcdefgh"[(i * i + i // 7) % 8] for i in range(4000))

@@ -43,7 +43,7 @@ def split_run(tmp_path_factory) -> Path:
 
 def _keras_cross_entropy(run: Path, tokens: np.ndarray) -> tuple[float, float]:
     """Mean -log p(target) and accuracy from the Keras model itself, in NumPy."""
-    from lstmcli import backend
+    from lstmcli.model import backend
 
     cfg = config.load(run / "config.yaml")
     model = backend.load_model(run / "model.keras")
@@ -142,7 +142,7 @@ def test_train_require_on_test_metrics(runner, tmp_path) -> None:
 def test_validation_is_capped_by_what_an_epoch_trains() -> None:
     from types import SimpleNamespace
 
-    from lstmcli.pipeline import validation_steps
+    from lstmcli.training.pipeline import validation_steps
 
     tr = SimpleNamespace(batch_size=32, validation_steps=None, steps_per_epoch=None)
     assert validation_steps(tr, 10_000, 300, 300) == 313  # every window, one pass

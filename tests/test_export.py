@@ -61,7 +61,7 @@ def test_bad_export_input_exits_2_and_writes_nothing(runner, trained, hello_run,
 
 
 def test_verify_beyond_the_tolerance_exits_1(runner, trained, tmp_path, monkeypatch) -> None:
-    from lstmcli import export
+    from lstmcli.experiments import export
 
     monkeypatch.setattr(export, "TOLERANCE", -1.0)  # any difference, even none, is too much
     r = invoke(

@@ -10,7 +10,7 @@ import pytest
 
 from conftest import HELLO
 from lstmcli import config
-from lstmcli.forget_bias import lstm_bias
+from lstmcli.model.forget_bias import lstm_bias
 
 
 def _cfg(**model: object) -> config.Config:
@@ -47,8 +47,8 @@ def test_other_cells_refuse_anything_but_1() -> None:
 def test_chrono_model_is_stock_keras_and_the_numpy_engine_reads_it(tmp_path) -> None:
     import keras
 
-    from lstmcli import backend
-    from lstmcli.kerasfile import load_spec
+    from lstmcli.model import backend
+    from lstmcli.model.kerasfile import load_spec
 
     cfg = _cfg(units=6, num_layers=2, forget_bias="{chrono: 50}")
     backend.set_seed(0)
@@ -70,7 +70,7 @@ def test_chrono_model_is_stock_keras_and_the_numpy_engine_reads_it(tmp_path) -> 
 
 
 def test_clipnorm_reaches_the_optimizer() -> None:
-    from lstmcli import backend
+    from lstmcli.model import backend
 
     assert backend.make_optimizer(config.load(HELLO, ["train.clipnorm=1"])).clipnorm == 1.0
     assert backend.make_optimizer(config.load(HELLO)).clipnorm is None

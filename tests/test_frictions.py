@@ -61,7 +61,8 @@ def test_history_learning_rate_is_the_shortest_float32_decimal(runner, tmp_path)
 
 
 def test_history_has_its_header_from_the_start(tmp_path) -> None:
-    from lstmcli import config, runs, training
+    from lstmcli import config, runs
+    from lstmcli.training import loop as training
 
     for split, val in ((0.0, []), (0.1, ["val_accuracy", "val_loss"])):
         cfg = config.load(ROOT / "configs" / "text.yaml", [f"train.validation_split={split}"])

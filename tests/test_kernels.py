@@ -9,13 +9,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lstmcli.backend import keras
+from lstmcli.model.backend import keras
 
 keras()  # Keras on the TensorFlow backend, start-up noise filtered
 import keras as k  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from lstmcli.kernels import make_forward  # noqa: E402
+from lstmcli.model.kernels import make_forward  # noqa: E402
 
 GRAD_RTOL = 1e-5  # ‖g_fast - g_stock‖ / ‖g_stock‖ per variable (norm-relative)
 

@@ -27,7 +27,8 @@ def test_shipped_data_is_what_the_seeded_generator_writes(tmp_path) -> None:
 
 
 def test_the_class_is_only_in_the_first_token_and_1000_distractors_follow() -> None:
-    from lstmcli import classify, config
+    from lstmcli import config
+    from lstmcli.tasks import classify
 
     cfg, ex = classify.load_examples(config.load(CONFIG))
     assert cfg.labels == ["x", "y"] and ex.count == 800 and ex.val.size == 160

@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 
 from conftest import HELLO, invoke, run_json, weights_sha256
-from lstmcli import config, training
+from lstmcli import config
 from lstmcli.errors import Interrupted
+from lstmcli.training import loop as training
 
 # hello with one sequence held out: two training steps and one validation step an epoch.
 SETS = [

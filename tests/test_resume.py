@@ -83,7 +83,7 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(runner, tmp_path, mon
     import keras
     import tensorflow as tf
 
-    from lstmcli import backend
+    from lstmcli.model import backend
 
     def poisoned_compile(model, cfg, steps_per_epoch=1):
         base = keras.losses.SparseCategoricalCrossentropy()

@@ -87,7 +87,7 @@ def test_force_over_a_running_run_exits_2_and_loses_nothing(held) -> None:
 def test_force_is_refused_under_the_lock_too(held, monkeypatch) -> None:
     # The early check can be passed by a rival starting at the same moment: the check that
     # counts is the one create_run_dir makes holding the lock. Skip the early one to reach it.
-    from lstmcli import training
+    from lstmcli.training import loop as training
 
     before = _tree(held)
     prep = training.prepare(runs.open_run(held).config)

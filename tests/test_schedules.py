@@ -10,8 +10,9 @@ import pytest
 from test_loop import SignalAt
 
 from conftest import HELLO, invoke, run_json, weights_sha256
-from lstmcli import config, training
+from lstmcli import config
 from lstmcli.errors import Interrupted
+from lstmcli.training import loop as training
 
 SETS = [
     "train.batch_size=1",

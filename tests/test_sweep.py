@@ -10,8 +10,8 @@ import pytest
 from test_loop import SignalAt
 
 from conftest import HELLO, invoke, run_json, weights_sha256
-from lstmcli import sweep as sweep_mod
 from lstmcli.errors import Interrupted
+from lstmcli.experiments import sweep as sweep_mod
 
 FIXED = ["train.epochs=4", "train.batch_size=1", "train.validation_split=0.34"]
 GRID = ["model.units=2,3", "train.learning_rate=0.05,0.1"]

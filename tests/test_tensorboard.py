@@ -10,8 +10,9 @@ import pytest
 from test_loop import SignalAt
 
 from conftest import HELLO, invoke, run_json
-from lstmcli import config, training
+from lstmcli import config
 from lstmcli.errors import Interrupted
+from lstmcli.training import loop as training
 
 pytest.importorskip("tensorboard")
 
@@ -53,7 +54,7 @@ def test_interrupted_and_resumed_run_has_one_event_per_epoch(runner, tmp_path) -
 
 
 def test_events_of_repeated_epochs_are_dropped_on_resume(tmp_path) -> None:
-    from lstmcli import tensorboard_log
+    from lstmcli.training import tensorboard_log
 
     w = tensorboard_log.Writer(tmp_path, 0)
     for e in range(1, 6):

@@ -1,0 +1,1 @@
+"""Reading a trained run: inspect, predict, evaluate, plot."""

@@ -1,0 +1,245 @@
+"""The experiment commands: evaluate, sweep, export (`register(app)` adds them to the app).
+
+Kept apart from commands.py so that file stays one screen per command family; the same rules hold:
+parse arguments, call one function, hand its result to a renderer; TensorFlow only inside
+command bodies that need it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from lstmcli.cli.options import F, Json, Quiet, Sets, handles_errors, releases_run_locks
+
+_COMMANDS: list[tuple[Callable[..., Any], dict[str, Any]]] = []
+
+
+def _command(**kwargs: Any) -> Callable[[F], F]:
+    """`@app.command(**kwargs)`, deferred until `register(app)`: this module never imports the app."""
+
+    def remember(fn: F) -> F:
+        _COMMANDS.append((fn, kwargs))
+        return fn
+
+    return remember
+
+
+def register(app: typer.Typer) -> None:
+    """Add evaluate, sweep and export to `app` (called once by `lstmcli.cli.commands`)."""
+    for fn, kwargs in _COMMANDS:
+        app.command(**kwargs)(fn)
+
+
+Require = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--require",
+        metavar="METRIC<=VALUE",
+        help="Quality gate on a metric (>=, <=, >, <; repeatable): exit 3 if unmet.",
+    ),
+]
+
+
+@_command(
+    epilog="Examples: [bold]lstmcli evaluate runs/text[/] (its test split) · "
+    "[bold]lstmcli evaluate runs/text --data held_out.txt --require 'test_loss<=1.2' --json[/]",
+)
+@handles_errors
+def evaluate(
+    run_dir: Annotated[Path, typer.Argument(help="A trained run directory.", show_default=False)],
+    data: Annotated[
+        Path | None,
+        typer.Option(
+            "--data",
+            help="Evaluate on this file (text, or JSON Lines: .jsonl/.ndjson/.json), read like the "
+            "training data with the run's vocabulary; default: the run's test split.",
+        ),
+    ] = None,
+    sets: Sets = None,
+    require: Require = None,
+    json_out: Json = False,
+    quiet: Quiet = False,
+) -> None:
+    """Loss, accuracy, perplexity and bits per token on held-out data (no TensorFlow).
+
+    Held-out windows do not overlap (stride sequence_length; --set train.eval_stride=N for
+    others). --set may change data.unknown and train.eval_stride only.
+    """
+    from lstmcli.analysis import evaluation
+    from lstmcli.errors import RequirementError
+    from lstmcli.experiments import requirements as gates
+    from lstmcli.render import evaluation_table, output, requirement_rows
+
+    reqs = [gates.parse(r) for r in require or []]
+    gates.check_names(reqs, list(evaluation.METRICS))
+    from lstmcli.cli.options import shows_progress
+    from lstmcli.render import working
+
+    with working(f"evaluating {run_dir} on {data or 'its test split'}…", shows_progress(quiet, json_out)):
+        result = evaluation.evaluate(run_dir, data, list(sets or []))
+    output(
+        json_out,
+        lambda: {**evaluation.to_json(result), "requirements": requirement_rows(reqs, result.metrics)},
+        lambda: [evaluation_table(result)],
+    )
+    failed = gates.unmet(reqs, result.metrics)
+    if failed:
+        raise RequirementError("\n".join(failed))
+
+
+@_command(
+    epilog="Examples: [bold]lstmcli sweep configs/text.yaml --set model.units=16,32 "
+    "--set train.learning_rate=0.01,0.003[/] · "
+    "[bold]lstmcli sweep configs/text.yaml --search space.yaml --trials 20[/] · "
+    "[bold]lstmcli sweep --resume sweeps/text-20260101-120000[/]",
+)
+@handles_errors
+@releases_run_locks
+def sweep(
+    config: Annotated[Path | None, typer.Argument(help="YAML config file.", show_default=False)] = None,
+    sets: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set",
+            metavar="KEY.PATH=V1,V2,…",
+            help="A grid axis (several values, comma-separated) or a fixed override (one value).",
+        ),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="Sweep folder \\[default: sweeps/<config-stem>-<time>]."),
+    ] = None,
+    objective: Annotated[
+        str | None,
+        typer.Option(
+            "--objective",
+            metavar="METRIC:min|max",
+            help="What the best point minimises or maximises \\[default: val_loss:min, else loss:min].",
+        ),
+    ] = None,
+    search: Annotated[
+        Path | None,
+        typer.Option(
+            "--search",
+            help="Sample with Optuna (seeded TPE, median pruning per epoch) over a space file: "
+            "KEY: {low, high, log} or {choices: [...]} (needs lstmcli\\[search]).",
+        ),
+    ] = None,
+    trials: Annotated[int, typer.Option("--trials", help="Trials of a --search.")] = 0,
+    seed: Annotated[
+        int | None, typer.Option("--seed", help="Seed of the search's sampler \\[default: the config's].")
+    ] = None,
+    resume: Annotated[
+        Path | None,
+        typer.Option(
+            "--resume", help="Finish an interrupted sweep: done points are kept, a half-trained one resumed."
+        ),
+    ] = None,
+    require: Require = None,
+    json_out: Json = False,
+    quiet: Quiet = False,
+) -> None:
+    """Train a grid or a search of configs: one run directory per point, sweep.json with every
+    point, its status and metrics, and the best one. `lstmcli runs DIR` lists the points.
+    """
+    from lstmcli.cli.options import state as _state
+    from lstmcli.errors import Interrupted, RequirementError, UsageError
+    from lstmcli.experiments import requirements as gates
+    from lstmcli.experiments import sweep as sweep_mod
+    from lstmcli.render import output, stderr_console, sweep_table
+
+    if resume is not None:
+        if config is not None or sets or out is not None or search is not None:
+            raise UsageError(
+                "--resume SWEEP_DIR takes the sweep's own plan: give no CONFIG, --set, --out or --search"
+            )
+        plan = sweep_mod.load_plan(resume)
+    elif config is None:
+        raise UsageError("expected a CONFIG file (or --resume SWEEP_DIR), got neither")
+    else:
+        plan = sweep_mod.plan(
+            config, list(sets or []), out, objective, list(require or []), search, trials, seed
+        )
+    reqs = [gates.parse(r) for r in plan.requires]
+    quiet = quiet or _state["quiet"]
+    err = stderr_console()
+    progress_for = None
+    if err.is_terminal and not quiet and not json_out:
+        from lstmcli.render import TrainProgress
+
+        def progress_for(point: sweep_mod.Point) -> TrainProgress:
+            err.print(f"[bold]{point.name}[/]", highlight=False)
+            return TrainProgress(err)
+
+    try:
+        sweep_mod.run(plan, progress_for)
+    except Interrupted as e:
+        raise Interrupted(
+            f"{e.message.split(';')[0]}; the sweep's checkpoint is saved. "
+            f"Resume with: lstmcli sweep --resume {plan.out}"
+        ) from None
+    result = sweep_mod.summary(plan)
+    best = result["best"]
+    output(json_out, lambda: result, lambda: [sweep_table(result)])
+    if not json_out:
+        if not quiet:
+            err.print(f"sweep folder: {plan.out}", highlight=False, soft_wrap=True)
+    if reqs:
+        if best is None:
+            raise RequirementError(f"no point of {plan.out} finished: requirements cannot be met")
+        failed = gates.unmet(reqs, best["metrics"])
+        if failed:
+            raise RequirementError("\n".join(f"best point {best['name']}: {f}" for f in failed))
+
+
+@_command(
+    epilog="Examples: [bold]lstmcli export runs/hello --format onnx --out hello.onnx --verify[/] · "
+    "[bold]lstmcli export runs/hello --format saved_model --out hello_savedmodel[/]",
+)
+@handles_errors
+def export(
+    run_dir: Annotated[Path, typer.Argument(help="A trained run directory.", show_default=False)],
+    fmt: Annotated[
+        str,
+        typer.Option("--format", "-f", help="saved_model, onnx (needs lstmcli\\[export]) or tflite."),
+    ],
+    out: Annotated[Path, typer.Option("--out", "-o", help="The file (or SavedModel folder) to write.")],
+    verify: Annotated[
+        bool,
+        typer.Option(
+            "--verify",
+            help="Run the exported model in its own runtime on the run's sequences and compare with "
+            "the NumPy engine; exit 1 above 1e-5.",
+        ),
+    ] = False,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing export at --out.")] = False,
+    json_out: Json = False,
+    quiet: Quiet = False,
+) -> None:
+    """Export a run's model through Keras's Model.export: a TensorFlow SavedModel, ONNX or TFLite.
+
+    The input is one-hot (batch, time, vocab) float32, the output next-token probabilities
+    (batch, time, vocab); time is variable where the format allows it.
+    """
+    from lstmcli.errors import LstmcliError
+    from lstmcli.experiments import export as export_mod
+    from lstmcli.render import export_table, output
+
+    export_mod.check_format(fmt)  # before TensorFlow loads
+    from lstmcli.cli.options import shows_progress
+    from lstmcli.render import working
+
+    what = f"exporting {run_dir} as {fmt}" + (", then verifying it" if verify else "")
+    with working(f"{what}…", shows_progress(quiet, json_out)):
+        result = export_mod.export(run_dir, fmt, out, verify=verify, force=force)
+    output(json_out, lambda: result, lambda: [export_table(result)])
+    v = result["verify"]
+    if v is not None and not v["ok"]:
+        raise LstmcliError(
+            f"verify: {fmt} and the NumPy engine differ by {v['max_abs_diff']:.3e}, "
+            f"above {v['tolerance']:.0e}"
+        )

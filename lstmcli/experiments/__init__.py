@@ -1,0 +1,1 @@
+"""Experiments: sweeps, export, the `--require` quality requirements."""

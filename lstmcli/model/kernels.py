@@ -1,0 +1,329 @@
+"""Fast LSTM training kernel: the stock Keras model's forward pass from token ids, with its own weights.
+
+`make_forward(model)` returns a function computing the probabilities of the model lstmcli builds
+(`backend.build_model`: one-hot → recurrent layers (+ Dropout) → Dense softmax) from int32 token ids.
+Each LSTM layer runs a hand-written kernel instead of `keras.layers.LSTM`:
+
+- the input projection is hoisted out of the recurrence: for the first layer one-hot @ kernel is a
+  row gather of the kernel, for the layers above one matmul over the whole sequence;
+- the recurrence is unrolled in the graph (T known at trace time), one h @ R matmul a step, the
+  gate math on whole (B, 4U) tensors;
+- backpropagation through time is written by hand (`tf.custom_gradient`): one dh @ Rᵀ matmul a
+  step, the rest vectorised over all steps, dR as one matmul over the sequence.
+
+The variables are the layers' own (`kernel`, `recurrent_kernel`, `bias` in Keras's i, f, g, o
+column order), so `tape.gradient(loss, model.trainable_variables)` returns gradients in the stock
+layout and the saved model stays a stock Keras model. GRU and SimpleRNN layers, and LSTM layers
+configured in any way `build_model` does not (other activations, inner dropout, masking…), run
+their stock layer inside the same function.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+# The recurrence is unrolled when T is known at trace time and at most this long; longer or
+# unknown T runs a tf.while_loop (same mathematics, more per-step overhead).
+MAX_UNROLL = 512
+
+Forward = Callable[..., Any]
+
+
+def make_forward(model: Any, *, chains: int = 2, unroll: bool = True, xla: bool = False) -> Forward:
+    """`forward(ids, training)`: the probabilities `model(one_hot(ids), training=training)`, fast.
+
+    `ids`: int32 token ids of shape (B, T), any B ≥ 1 (a shorter last batch too) and T ≥ 1. T
+    should be static (known when the function is traced) for the unrolled kernel; an unknown T
+    (or T > MAX_UNROLL, or `unroll=False`) runs the same mathematics in a tf.while_loop.
+    `chains` splits the batch into that many independent recurrences (uneven splits are fine;
+    2 measured best without XLA on 2 cores, see benchmarks/README.md). `xla` compiles the
+    recurrence's forward and backward passes each as one XLA cluster even when the caller's step
+    is not compiled (with `unroll`, compiling takes ~20 s for T=64: prefer `unroll=False` with it).
+
+    Works eagerly and inside `tf.function` (with or without `jit_compile`, which fuses the whole
+    step and measured fastest), per replica inside `strategy.run` (MirroredStrategy,
+    MultiWorkerMirroredStrategy: no collective inside), and with op determinism enabled: the same
+    weights and batch give bit-identical gradients. Dropout and Dense are the model's own layers
+    (same random draws as the stock model given the same seed generator state).
+    """
+    import tensorflow as tf
+
+    vocab = int(model.inputs[0].shape[-1])
+    layers = list(model.layers)
+    recurrence = _recurrence(chains, unroll, xla)
+
+    def forward(ids: Any, training: bool = False) -> Any:
+        ids = tf.convert_to_tensor(ids)
+        ids = tf.cast(ids, tf.int32)
+        h: Any = None  # batch-major (B, T, features) between layers
+        for layer in layers:
+            if _fast_lstm(layer):
+                cell = layer.cell
+                kernel = tf.convert_to_tensor(cell.kernel)
+                bias = tf.convert_to_tensor(cell.bias)
+                # The bias joins the input projection, outside the recurrence: (x W + b) + h R
+                # rounds differently from Keras's (x W + h R) + b by an ulp, nothing more.
+                if h is None:
+                    xwb = gather_rows(kernel + bias, tf.transpose(ids))  # (T, B, 4U)
+                else:
+                    xwb = _project(tf.transpose(h, [1, 0, 2]), kernel) + bias
+                recurrent = tf.convert_to_tensor(cell.recurrent_kernel)
+                seq = recurrence(xwb, recurrent)
+                h = tf.transpose(seq, [1, 0, 2])
+            else:
+                if h is None:
+                    h = tf.one_hot(ids, vocab, dtype=tf.float32)
+                h = layer(h, training=training)
+        return h
+
+    return forward
+
+
+def _fast_lstm(layer: Any) -> bool:
+    """An LSTM layer with exactly the mathematics the kernel computes."""
+    import keras
+
+    if not isinstance(layer, keras.layers.LSTM):
+        return False
+    cell = layer.cell
+    return bool(
+        layer.return_sequences
+        and not layer.go_backwards
+        and not layer.stateful
+        and not layer.return_state
+        and cell.use_bias
+        and cell.dropout == 0
+        and cell.recurrent_dropout == 0
+        and cell.activation is keras.activations.tanh
+        and cell.recurrent_activation is keras.activations.sigmoid
+        and cell.compute_dtype == "float32"
+    )
+
+
+def _project(x_tm: Any, kernel: Any) -> Any:
+    """(T, B, D) @ (D, 4U) as one matmul over the whole sequence."""
+    import tensorflow as tf
+
+    s = tf.shape(x_tm)
+    flat = tf.matmul(tf.reshape(x_tm, [-1, s[2]]), kernel)
+    return tf.reshape(flat, [s[0], s[1], tf.shape(kernel)[1]])
+
+
+def gather_rows(kernel: Any, ids_tm: Any) -> Any:
+    """one_hot(ids) @ kernel as a row gather, with a dense (deterministic) gradient for the kernel."""
+    import tensorflow as tf
+
+    @tf.custom_gradient  # type: ignore[untyped-decorator]
+    def gather(kernel: Any) -> Any:
+        def grad(dy: Any) -> Any:
+            flat = tf.reshape(dy, [-1, tf.shape(kernel)[1]])
+            return tf.math.unsorted_segment_sum(flat, tf.reshape(ids_tm, [-1]), tf.shape(kernel)[0])
+
+        return tf.gather(kernel, ids_tm), grad
+
+    return gather(kernel)
+
+
+_SAVED = ("h", "local", "dc_dh", "f")
+
+
+def _recurrence(chains: int, unroll: bool, xla: bool) -> Callable[[Any, Any], Any]:
+    """The custom-gradient recurrence; with `xla` its forward and its backward pass each run as one
+    XLA cluster even when the caller's step is not compiled."""
+    import tensorflow as tf
+
+    def forward_all(xwb: Any, recurrent: Any) -> list[Any]:
+        saved = [_forward(p, recurrent, unroll, in_step=xla) for p in _split(xwb, chains)]
+        return [_join([s[k] for s in saved]) for k in _SAVED]
+
+    def backward_all(dh: Any, recurrent: Any, *saved: Any) -> tuple[Any, Any]:
+        recurrent_t = tf.transpose(recurrent)  # once, not at every step
+        parts = [_split(x, chains) for x in (dh, *saved)]
+        outs = [
+            _backward(d, dict(zip(_SAVED, s, strict=True)), recurrent_t, unroll)
+            for d, *s in zip(*parts, strict=True)
+        ]
+        return _join([o[0] for o in outs]), tf.add_n([o[1] for o in outs])
+
+    if xla:
+        forward_all = tf.function(forward_all, jit_compile=True, autograph=False)
+        backward_all = tf.function(backward_all, jit_compile=True, autograph=False)
+
+    @tf.custom_gradient  # type: ignore[untyped-decorator]
+    def seq(xwb: Any, recurrent: Any) -> Any:
+        # stop_gradient: autodiff must not see inside (it would make the compiled function output
+        # its intermediates for a gradient of its own); the gradient is `grad` below.
+        saved = forward_all(tf.stop_gradient(xwb), tf.stop_gradient(recurrent))
+
+        def grad(dh: Any) -> Any:
+            return backward_all(dh, recurrent, *saved)
+
+        return saved[0], grad
+
+    return seq  # type: ignore[no-any-return]
+
+
+def _join(parts: list[Any]) -> Any:
+    import tensorflow as tf
+
+    return parts[0] if len(parts) == 1 else tf.concat(parts, axis=1)
+
+
+def _split(x: Any, chains: int) -> list[Any]:
+    import tensorflow as tf
+
+    if chains == 1:
+        return [x]
+    b = tf.shape(x)[1]
+    size = -(-b // chains)  # ceil: the last chain takes the rest
+    sizes = [tf.minimum(size, tf.maximum(b - k * size, 0)) for k in range(chains)]
+    parts: list[Any] = tf.split(x, tf.stack(sizes), axis=1, num=chains)
+    return parts
+
+
+def _forward(xw: Any, recurrent: Any, unroll: bool, in_step: bool) -> dict[str, Any]:
+    """The forward recurrence of one chain and what the backward pass needs, stacked over T.
+
+    The backward factors (`_factors`) are computed inside each step when `in_step` (under XLA
+    they fuse into the step's gate math: no extra pass over memory), else once over all steps
+    after the loop (without XLA, a dozen small ops a step would cost more than one pass).
+    """
+    import tensorflow as tf
+
+    steps = xw.shape[0]
+    units = recurrent.shape[0]
+    if not unroll or steps is None or steps > MAX_UNROLL:
+        return _forward_loop(xw, recurrent, in_step)
+    xs = tf.unstack(xw, num=steps)
+    h: Any = None
+    c: Any = tf.zeros_like(xs[0][:, :units])
+    kept: dict[str, list[Any]] = {}
+    for t in range(steps):
+        z = xs[t] if h is None else xs[t] + tf.matmul(h, recurrent)
+        c_prev = c
+        i, f, g, o, c, tc = _cell(z, c_prev, units)
+        h = o * tc
+        # Without in_step only z and c are kept: the gates are recomputed from the stacked z in
+        # one pass (a per-step concat of the four gates cost more: 7 ms/step of ConcatV2).
+        step = _factors(i, f, g, o, c_prev, tc) if in_step else {"z": z, "c": c}
+        for k, v in {"h": h, **step}.items():
+            kept.setdefault(k, []).append(v)
+    stacked = {k: tf.stack(v) for k, v in kept.items()}
+    return stacked if in_step else _stacked_factors(stacked, units)
+
+
+def _cell(z: Any, c_prev: Any, units: int) -> tuple[Any, Any, Any, Any, Any, Any]:
+    """One step's gates i, f, g, o (activated), the new c and tanh(c), as the Keras LSTM cell."""
+    import tensorflow as tf
+
+    i_f = tf.sigmoid(z[:, : 2 * units])
+    g = tf.tanh(z[:, 2 * units : 3 * units])
+    o = tf.sigmoid(z[:, 3 * units :])
+    i, f = i_f[:, :units], i_f[:, units:]
+    c = f * c_prev + i * g
+    return i, f, g, o, c, tf.tanh(c)
+
+
+def _factors(i: Any, f: Any, g: Any, o: Any, c_prev: Any, tc: Any) -> dict[str, Any]:
+    """What does not depend on the backward recurrence, elementwise (one step or all steps):
+    dc += dh · o (1 - tanh²c) ("dc_dh"); dz = [dc, dc, dc, dh] · local with
+    local = [g i(1-i), c_prev f(1-f), i (1-g²), tanh(c) o(1-o)]; f carries dc to the step before."""
+    import tensorflow as tf
+
+    local = tf.concat([g * i * (1.0 - i), c_prev * f * (1.0 - f), i * (1.0 - g * g), tc * o * (1.0 - o)], -1)
+    return {"local": local, "dc_dh": o * (1.0 - tc * tc), "f": f}
+
+
+def _stacked_factors(stacked: dict[str, Any], units: int) -> dict[str, Any]:
+    """`_factors` over all steps at once from the stacked gates and cell states."""
+    import tensorflow as tf
+
+    z, c = stacked["z"], stacked["c"]
+    i_f = tf.sigmoid(z[..., : 2 * units])
+    i, f = i_f[..., :units], i_f[..., units:]
+    g = tf.tanh(z[..., 2 * units : 3 * units])
+    o = tf.sigmoid(z[..., 3 * units :])
+    c_prev = tf.concat([tf.zeros_like(c[:1]), c[:-1]], axis=0)
+    return {"h": stacked["h"], **_factors(i, f, g, o, c_prev, tf.tanh(c))}
+
+
+def _forward_loop(xw: Any, recurrent: Any, in_step: bool) -> dict[str, Any]:
+    import tensorflow as tf
+
+    units = recurrent.shape[0]
+    steps = xw.shape[0] if xw.shape[0] is not None else tf.shape(xw)[0]  # XLA needs it static
+    batch = tf.shape(xw)[1]
+    zero = tf.zeros([batch, units], xw.dtype)
+    names = ["h", "local", "dc_dh", "f"] if in_step else ["h", "z", "c"]
+    arrays = [tf.TensorArray(xw.dtype, size=steps) for _ in names]
+
+    def body(t: Any, h: Any, c_prev: Any, *arrays: Any) -> Any:
+        z = xw[t] + tf.matmul(h, recurrent)
+        i, f, g, o, c, tc = _cell(z, c_prev, units)
+        h = o * tc
+        step = _factors(i, f, g, o, c_prev, tc) if in_step else {"z": z, "c": c}
+        values = {"h": h, **step}
+        return (t + 1, h, c, *(ta.write(t, values[k]) for ta, k in zip(arrays, names, strict=True)))
+
+    _, _, _, *arrays = tf.while_loop(
+        lambda t, *_: t < steps, body, [tf.constant(0), zero, zero, *arrays], maximum_iterations=_bound(steps)
+    )
+    stacked = {k: ta.stack() for k, ta in zip(names, arrays, strict=True)}
+    return stacked if in_step else _stacked_factors(stacked, units)
+
+
+def _backward(dh_out: Any, saved: dict[str, Any], recurrent_t: Any, unroll: bool) -> tuple[Any, Any]:
+    """Backpropagation through time for one chain: d xwb (T, B, 4U) and d R, given Rᵀ."""
+    import tensorflow as tf
+
+    units = recurrent_t.shape[1]
+    h, local, dc_dh, f = (saved[k] for k in _SAVED)
+    steps = dh_out.shape[0]
+    if not unroll or steps is None or steps > MAX_UNROLL:
+        dz = _backward_loop(dh_out, dc_dh, local, f, recurrent_t)
+    else:
+        dhs, dcdhs, locals_, fs = (tf.unstack(x, num=steps) for x in (dh_out, dc_dh, local, f))
+        dzs: list[Any] = [None] * steps
+        dh_next: Any = None
+        dc_next: Any = None
+        for t in reversed(range(steps)):
+            dh = dhs[t] if dh_next is None else dhs[t] + dh_next
+            dc = dh * dcdhs[t] if dc_next is None else dh * dcdhs[t] + dc_next
+            dzs[t] = tf.concat([dc, dc, dc, dh], axis=1) * locals_[t]
+            if t > 0:
+                dc_next = dc * fs[t]
+                dh_next = tf.matmul(dzs[t], recurrent_t)
+        dz = tf.stack(dzs)
+    # dR = Σ_t h_{t-1}ᵀ dz_t as one matmul over the sequence (h_{-1} = 0 drops step 0).
+    drec = tf.matmul(tf.reshape(h[:-1], [-1, units]), tf.reshape(dz[1:], [-1, 4 * units]), transpose_a=True)
+    return dz, drec
+
+
+def _backward_loop(dh_out: Any, dc_dh: Any, local: Any, f: Any, recurrent_t: Any) -> Any:
+    import tensorflow as tf
+
+    units = recurrent_t.shape[1]
+    steps = dh_out.shape[0] if dh_out.shape[0] is not None else tf.shape(dh_out)[0]
+    batch = tf.shape(dh_out)[1]
+    zero = tf.zeros([batch, units], dh_out.dtype)
+    dzs = tf.TensorArray(dh_out.dtype, size=steps)
+
+    def body(t: Any, dh_next: Any, dc_next: Any, dzs: Any) -> Any:
+        dh = dh_out[t] + dh_next
+        dc = dh * dc_dh[t] + dc_next
+        dz = tf.concat([dc, dc, dc, dh], axis=1) * local[t]
+        return t - 1, tf.matmul(dz, recurrent_t), dc * f[t], dzs.write(t, dz)
+
+    _, _, _, dzs = tf.while_loop(
+        lambda t, *_: t >= 0, body, [steps - 1, zero, zero, dzs], maximum_iterations=_bound(steps)
+    )
+    return dzs.stack()
+
+
+def _bound(steps: Any) -> Any:
+    """maximum_iterations for XLA (which needs the TensorArrays' size bounded); None when eager,
+    where tf.while_loop with a bound breaks on TensorArray writes (TF 2.21)."""
+    import tensorflow as tf
+
+    return None if tf.executing_eagerly() else steps

@@ -1,0 +1,1 @@
+"""Training: the loop, distribution, the tf.data pipeline, schedules, TensorBoard events."""
