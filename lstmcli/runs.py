@@ -19,8 +19,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from lstmcli import config as config_mod
 from lstmcli.config import Config
 from lstmcli.errors import ConfigError, RunDirError, UsageError
@@ -93,9 +91,8 @@ def history_fields(validation: bool) -> list[str]:
 def _validates(run_dir: Path) -> bool:
     """Whether the run beside this history holds out a validation split (its config.yaml says)."""
     try:
-        cfg = yaml.safe_load((run_dir / CONFIG).read_text(encoding="utf-8")) or {}
-        return float((cfg.get("train") or {}).get("validation_split") or 0) > 0
-    except (OSError, ValueError, AttributeError, yaml.YAMLError):
+        return config_mod.load(run_dir / CONFIG).train.validation_split > 0
+    except (OSError, ConfigError):
         return False
 
 
