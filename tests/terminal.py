@@ -81,6 +81,7 @@ class Session:
     ) -> None:
         self.cols, self.rows = cols, rows
         self.raw = b""
+        self._seen = 0  # where the next expect() looks from
         self.resizes: list[tuple[int, int]] = []
         self.child = pexpect.spawn(
             str(program),
@@ -91,23 +92,37 @@ class Session:
             timeout=timeout,
         )
 
-    def expect(self, pattern: str, timeout: float | None = -1) -> bytes:
-        """Wait until the output matches `pattern` (a regex, matched on the UTF-8 bytes: no
-        non-ASCII character inside [...]); returns the match."""
-        self.child.expect(pattern.encode(), timeout=timeout)
-        self.raw += self.child.before + self.child.after
-        return self.child.after
+    def _read(self, timeout: float) -> bool:
+        """Append what the program wrote within `timeout` seconds; False at its end (EOF).
+
+        Reads the pty directly, in order: pexpect's own expect() keeps what follows a match in
+        a buffer that its later reads return out of order with read_nonblocking."""
+        try:
+            self.raw += self.child.read_nonblocking(65536, timeout=timeout)
+        except pexpect.TIMEOUT:
+            pass
+        except pexpect.EOF:
+            return False
+        return True
+
+    def expect(self, pattern: str, timeout: float = 300) -> bytes:
+        """Wait until what was written since the last expect() matches `pattern` (a regex on
+        the UTF-8 bytes: no non-ASCII character inside [...]); returns the match."""
+        regex = re.compile(pattern.encode())
+        end = time.monotonic() + timeout
+        while True:
+            found = regex.search(self.raw, self._seen)
+            if found:
+                self._seen = found.end()
+                return found.group(0)
+            if time.monotonic() > end or not self._read(min(0.5, max(0.01, end - time.monotonic()))):
+                raise AssertionError(f"never saw {pattern!r}:\n{strip(self.raw[-2000:])}")
 
     def drain(self, seconds: float) -> None:
         """Keep reading for `seconds`."""
         end = time.monotonic() + seconds
-        while time.monotonic() < end:
-            try:
-                self.raw += self.child.read_nonblocking(65536, timeout=max(0.01, end - time.monotonic()))
-            except pexpect.TIMEOUT:
-                pass
-            except pexpect.EOF:
-                return
+        while time.monotonic() < end and self._read(max(0.01, end - time.monotonic())):
+            pass
 
     def screen(self) -> str:
         """What the terminal shows now."""
@@ -123,8 +138,12 @@ class Session:
         self.resizes.append((len(self.raw), cols))
         self.child.setwinsize(self.rows, cols)
 
-    def finish(self) -> Term:
-        self.raw += self.child.read()
+    def finish(self, timeout: float = 600) -> Term:
+        end = time.monotonic() + timeout
+        while self._read(1.0):
+            if time.monotonic() > end:
+                self.child.terminate(force=True)
+                raise AssertionError(f"still running after {timeout} s:\n{strip(self.raw[-2000:])}")
         self.child.close()
         return Term(self.child.exitstatus, self.child.signalstatus, self.raw, self.cols, self.resizes)
 

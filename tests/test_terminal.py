@@ -21,6 +21,11 @@ def joined(screen: str) -> str:
     return screen.replace("\n", "")
 
 
+def nospace(text: str) -> str:
+    """Text without its spaces and line breaks, for a line the terminal wrapped mid-word."""
+    return "".join(text.split())
+
+
 def clean(t: terminal.Term, code: int = 0) -> str:
     """The screen of a command that ended with `code` and no internal error; returns the screen."""
     screen = t.screen
@@ -275,3 +280,51 @@ def test_piped_output_has_no_escape_codes(run_dir) -> None:
         done = subprocess.run([terminal.LSTMCLI, *map(str, args)], capture_output=True)
         assert done.returncode == 0
         assert b"\x1b" not in done.stdout and b"\x1b" not in done.stderr, args
+
+
+# ---------------------------------------------------------------- slow work shows it is working
+
+
+@pytest.mark.slow
+def test_evaluate_on_a_large_file_shows_a_spinner_then_erases_it(run_dir, tmp_path) -> None:
+    big = tmp_path / "big.txt"
+    big.write_text("hello" * 400_000)  # 2 M tokens: seconds of work, here and on any machine
+    t = terminal.run(["evaluate", run_dir, "--data", big])
+    screen = clean(t)
+    assert nospace(f"evaluating {run_dir} on {big}…") in nospace(t.text)  # shown while it worked
+    assert "evaluating" not in screen  # and gone at the end
+    assert re.search(r"│ test_loss +│ +\d+\.\d{4} │", screen), screen
+    quiet = terminal.run(["evaluate", run_dir, "--data", big, "--quiet"])
+    assert quiet.code == 0 and "evaluating" not in quiet.text
+
+
+@pytest.mark.slow
+def test_export_verify_shows_a_spinner(run_dir, tmp_path) -> None:
+    out = tmp_path / "hello.onnx"
+    t = terminal.run(["export", run_dir, "--format", "onnx", "--out", out, "--verify"], timeout=600)
+    screen = clean(t)
+    assert nospace(f"exporting {run_dir} as onnx, then verifying it…") in nospace(t.text)
+    assert "exporting" not in screen.split("exported")[-1]
+    assert re.search(r"verify +│ max \|Δp\| [\d.e+-]+ on 3 sequences", screen), screen
+
+
+@pytest.mark.slow
+def test_sweep_at_a_terminal(tmp_path) -> None:
+    # The sweep's own display is helper sweepw's (issue 17); here: it runs at a terminal.
+    args = ["sweep", HELLO, "--set", "model.units=2,3", "--set", "train.epochs=5", "--out", tmp_path / "sw"]
+    screen = clean(terminal.run(args, cols=80))
+    assert "sweep folder:" in screen and "units-2" in screen.replace("=", "-") or "sweep" in screen
+
+
+@pytest.mark.slow
+def test_ctrl_c_in_the_first_epoch_leaves_a_history_header(tmp_path) -> None:
+    out = tmp_path / "text"
+    s = terminal.Session(["train", TEXT, "--out", out, "--set", "train.batch_size=2"], cols=80)
+    s.expect(r"step [1-9]\d*/\d+ ")
+    s.interrupt()
+    t = s.finish()
+    text = " ".join(clean(t, 130).split())
+    assert "stopped by SIGINT at epoch 1; checkpoint saved in" in text and "0 epochs done and" in text
+    assert (out / "history.csv").read_text().splitlines() == [
+        "epoch,accuracy,loss,val_accuracy,val_loss,seconds,tokens_per_second,learning_rate"
+    ]

@@ -596,13 +596,25 @@ class TrainProgress:
 
     def __init__(self, console: Console) -> None:
         from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+        from rich.table import Column
 
-        self._bar = Progress(
-            TextColumn("{task.fields[phase]}"),
-            BarColumn(bar_width=None),
-            TextColumn("{task.fields[steps]} ·{task.fields[rate]}"),
-            TimeRemainingColumn(compact=True),
-            TextColumn("left{task.fields[metrics]}"),
+        class _Progress(Progress):
+            # Three columns short of the terminal's width: the "^C" the terminal echoes when
+            # Ctrl-C is typed then lands on the bar's own line (which is erased) instead of
+            # wrapping the cursor onto a new line, which would leave the bar on the screen.
+            def get_renderable(self) -> Any:
+                from rich.constrain import Constrain
+
+                return Constrain(super().get_renderable(), width=max(20, console.width - 3))
+
+        self._bar = _Progress(
+            # One line, always: a column that does not fit is cut, never wrapped onto a second
+            # line (the bar shrinks first, down to nothing).
+            TextColumn("{task.fields[phase]}", table_column=Column(no_wrap=True)),
+            BarColumn(bar_width=None, table_column=Column(no_wrap=True, ratio=1)),
+            TextColumn("{task.fields[steps]} ·{task.fields[rate]}", table_column=Column(no_wrap=True)),
+            TimeRemainingColumn(compact=True, table_column=Column(no_wrap=True)),
+            TextColumn("left{task.fields[metrics]}", table_column=Column(no_wrap=True, overflow="ellipsis")),
             console=console,
             transient=True,
             expand=True,
