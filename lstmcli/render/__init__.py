@@ -881,7 +881,7 @@ def export_table(result: dict[str, Any]) -> RenderableType:
 
     t = Table(title=f"exported {result['format']} → {result['out']}", title_justify="left")
     t.add_column("key")
-    t.add_column("value")
+    t.add_column("value", overflow="fold")  # a long path folds onto more lines, never "…"
     for key in ("format", "out", "bytes", "variable_length"):
         t.add_row(key, str(result.get(key)))
     if result.get("verify") is not None:
