@@ -173,7 +173,9 @@ def test_evaluate(run_dir, tmp_path, cols) -> None:
 def test_a_user_error_at_a_terminal_is_one_line(tmp_path) -> None:
     t = terminal.run(["inspect", tmp_path / "nope"])
     screen = clean(t, 2)
-    assert screen.startswith("Error: ") and len(screen.splitlines()) <= 2
+    # One line written (the terminal may wrap it), and nothing else.
+    assert screen.startswith("Error: ") and len(t.text.strip().splitlines()) == 1, t.text
+    assert nospace(screen).endswith(nospace("got no such file or directory"))
 
 
 @pytest.mark.parametrize("cols", WIDTHS)
