@@ -36,7 +36,7 @@ def clean(t: terminal.Term, code: int = 0) -> str:
     return screen
 
 
-@pytest.fixture(scope="module", params=WIDTHS)
+@pytest.fixture(scope="module", params=[80, pytest.param(120, marks=pytest.mark.slow)])
 def trained(request, tmp_path_factory) -> tuple[terminal.Term, Path]:
     """The README's first command, hello trained at a terminal `param` columns wide."""
     out = tmp_path_factory.mktemp(f"pty{request.param}") / "hello"
