@@ -89,6 +89,7 @@ def test_inspect_gates_shows_both_units_of_hello(run_dir, cols) -> None:
     assert len(numbers) >= 3 * 5 * 2 * 6, screen  # sequences × steps × units × (i f g o c h)
 
 
+@pytest.mark.slow  # a config's weights come from Keras: TensorFlow starts, twice
 def test_inspect_gates_of_many_units_says_what_it_left_out(tmp_path) -> None:
     t = terminal.run(["inspect", HELLO, "--gates", "--set", "model.units=12"], cols=80)
     screen = clean(t)
@@ -178,7 +179,7 @@ def test_a_user_error_at_a_terminal_is_one_line(tmp_path) -> None:
     assert nospace(screen).endswith(nospace("got no such file or directory"))
 
 
-@pytest.mark.parametrize("cols", WIDTHS)
+@pytest.mark.parametrize("cols", [80, pytest.param(120, marks=pytest.mark.slow)])
 def test_every_help_reads_at_the_terminal(cols) -> None:
     commands = [[], ["train"], ["inspect"], ["predict"], ["evaluate"], ["sweep"], ["export"], ["runs"]]
     commands += [["compare"], ["config", "show"], ["config", "validate"], ["config", "init"]]
