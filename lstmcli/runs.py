@@ -14,7 +14,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -82,15 +82,40 @@ def write_with(final: Path, writer: Callable[[Path], None], suffix: str = "") ->
             writer(tmp)
 
 
+def history_fields(validation: bool) -> list[str]:
+    """history.csv's columns, in the order the training loop fills a row."""
+    val = ["val_accuracy", "val_loss"] if validation else []
+    return ["epoch", "accuracy", "loss", *val, "seconds", "tokens_per_second", "learning_rate"]
+
+
+def _validates(run_dir: Path) -> bool:
+    """Whether the run beside this history holds out a validation split (its config.yaml says)."""
+    try:
+        return config_mod.load(run_dir / CONFIG).train.validation_split > 0
+    except (OSError, ConfigError):
+        return False
+
+
+def _cell(key: str, value: Any) -> Any:
+    # The learning rate lives in the optimizer as a float32: the shortest decimal that reads
+    # back as that float32 (0.01), not its float64 expansion (0.009999999776482582).
+    if key == "learning_rate" and isinstance(value, float):
+        import numpy as np
+
+        return np.format_float_positional(np.float32(value), unique=True, trim="-")
+    return value
+
+
 def write_history(final: Path, rows: list[dict[str, float]]) -> None:
+    """history.csv: a header from the start (a run stopped in its first epoch has one), then a
+    row per completed epoch."""
     buf = io.StringIO()
-    if rows:
-        fields = list(rows[0])
-        for r in rows[1:]:
-            fields += [k for k in r if k not in fields]
-        w = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
-        w.writeheader()
-        w.writerows(rows)
+    fields = list(rows[0]) if rows else history_fields(_validates(final.parent))
+    for r in rows[1:]:
+        fields += [k for k in r if k not in fields]
+    w = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
+    w.writeheader()
+    w.writerows({k: _cell(k, v) for k, v in row.items()} for row in rows)
     write_text(final, buf.getvalue())
 
 
@@ -558,6 +583,7 @@ class RunSummary:
     metrics: dict[str, float]
     record: dict[str, Any]
     running_pid: int | None = None  # the pid training it now (it holds the run's lock)
+    state: dict[str, Any] = field(default_factory=dict)  # checkpoint.json: epochs done, …
 
     @property
     def running(self) -> bool:
@@ -575,6 +601,7 @@ def summarize(path: Path) -> RunSummary:
         metrics=run.metrics(),
         record=record,
         running_pid=lock_holder(path),
+        state=read_json_file(path / CHECKPOINT),
     )
 
 

@@ -76,7 +76,11 @@ def evaluate(
 
     reqs = [gates.parse(r) for r in require or []]
     gates.check_names(reqs, list(evaluation.METRICS))
-    result = evaluation.evaluate(run_dir, data, list(sets or []))
+    from lstmcli.cli.options import shows_progress
+    from lstmcli.render import working
+
+    with working(f"evaluating {run_dir} on {data or 'its test split'}…", shows_progress(quiet, json_out)):
+        result = evaluation.evaluate(run_dir, data, list(sets or []))
     output(
         json_out,
         lambda: {**evaluation.to_json(result), "requirements": requirement_rows(reqs, result.metrics)},
@@ -330,7 +334,12 @@ def export(
     from lstmcli.render import export_table, output
 
     export_mod.check_format(fmt)  # before TensorFlow loads
-    result = export_mod.export(run_dir, fmt, out, verify=verify, force=force)
+    from lstmcli.cli.options import shows_progress
+    from lstmcli.render import working
+
+    what = f"exporting {run_dir} as {fmt}" + (", then verifying it" if verify else "")
+    with working(f"{what}…", shows_progress(quiet, json_out)):
+        result = export_mod.export(run_dir, fmt, out, verify=verify, force=force)
     output(json_out, lambda: result, lambda: [export_table(result)])
     v = result["verify"]
     if v is not None and not v["ok"]:

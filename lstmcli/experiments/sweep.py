@@ -273,6 +273,11 @@ def plan(
     if space_path is not None:
         if grid:
             raise UsageError("--search: give --set with single values only (a grid and a search do not mix)")
+        if trials == 0:
+            raise UsageError(
+                f"--search {space_path}: expected --trials N, how many trials to sample (e.g. --trials 20), "
+                "got no --trials"
+            )
         if trials < 1:
             raise UsageError(f"--trials: expected at least 1 with --search, got {trials}")
         space = read_space(space_path)

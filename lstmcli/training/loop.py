@@ -621,9 +621,12 @@ class _Loop:
         val = _Sums()
         if self.val_batches is None:
             return val
-        for _ in range(self.pipe.val_steps or 0):
+        total = self.pipe.val_steps or 0
+        _validating(self.hear, 0, total)
+        for done in range(1, total + 1):
             values = self.steps.eval(next(self.val_batches), _flag(self.sig)).numpy()
             val.add(values)
+            _validating(self.hear, done, total)
             self.stop_seen = _stop(values, self.sig, self.cfg)
             if self.stop_seen:
                 self.interrupted = True
@@ -678,6 +681,13 @@ class _Loop:
                 f"stopped by {name} at epoch {state.epoch + (1 if state.step else 0)}; checkpoint saved. "
                 f"Resume with: lstmcli train --resume {run_dir}"
             )
+
+
+def _validating(hear: Sequence[Progress], done: int, total: int) -> None:
+    """Validation is a phase of its own: listeners that show it (the progress bar) hear each batch."""
+    for lst in hear:
+        if hasattr(lst, "validate_step"):
+            lst.validate_step(done, total)
 
 
 @contextlib.contextmanager
