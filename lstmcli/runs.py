@@ -106,11 +106,12 @@ def _cell(key: str, value: Any) -> Any:
     return value
 
 
-def write_history(final: Path, rows: list[dict[str, float]]) -> None:
+def write_history(final: Path, rows: list[dict[str, float]], run_dir: Path | None = None) -> None:
     """history.csv: a header from the start (a run stopped in its first epoch has one), then a
-    row per completed epoch."""
+    row per completed epoch. `run_dir` holds the config that decides the header's columns; it is
+    not `final`'s folder while a checkpoint set is written aside (`RunDir.write_set`)."""
     buf = io.StringIO()
-    fields = list(rows[0]) if rows else history_fields(_validates(final.parent))
+    fields = list(rows[0]) if rows else history_fields(_validates(run_dir or final.parent))
     for r in rows[1:]:
         fields += [k for k in r if k not in fields]
     w = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
@@ -175,7 +176,7 @@ class RunDir:
         self.write_set(
             {
                 MODEL: save,
-                HISTORY: lambda p: write_history(p, history),
+                HISTORY: lambda p: write_history(p, history, self.path),
                 CHECKPOINT: lambda p: write_json(p, state),
             }
         )

@@ -75,11 +75,11 @@ def test_the_second_ctrl_c_waits_for_the_checkpoint_write(runner, tmp_path, monk
     """Two SIGINTs while epoch 2's checkpoint is written: the write completes, then training stops."""
     real = runs.write_history
 
-    def write_history(final: Path, rows: list) -> None:
+    def write_history(final: Path, rows: list, *rest: Path) -> None:
         if len(rows) == 2:
             os.kill(os.getpid(), signal.SIGINT)
             os.kill(os.getpid(), signal.SIGINT)
-        real(final, rows)
+        real(final, rows, *rest)
 
     monkeypatch.setattr(runs, "write_history", write_history)
     out = tmp_path / "run"

@@ -768,7 +768,7 @@ def _finish(model: Any, run_dir: Path, state: State, prep: Prepared, kernel: str
         metrics.update(evaluation.test_metrics(run_dir, cfg, prep.windows, model=kept))
     files[runs.METRICS] = _json(metrics)
     files[runs.RUN] = _json(_run_record(state, prep, _kernels_ran(model, kernel)))
-    files[runs.HISTORY] = lambda p: runs.write_history(p, state.history)
+    files[runs.HISTORY] = lambda p: runs.write_history(p, state.history, run_dir)
     state.finished = True
     files[runs.CHECKPOINT] = _json(state.to_dict())
     runs.RunDir(run_dir).results(files)  # all of them, or (after a crash) none
