@@ -303,6 +303,7 @@ def test_a_classifier_trains_on_the_fast_kernel_as_on_the_stock_layer(runner, tm
     for kernel in ("fast", "stock"):
         run = tmp_path / kernel
         run_json(runner, "train", cfg, "--out", run, "--set", f"train.kernel={kernel}")
-        assert json.loads((run / "run.json").read_text())["kernel"] == kernel
+        record = json.loads((run / "run.json").read_text())
+        assert record["kernel"] == kernel and record["kernels"] == {"lstm_0": kernel, "lstm_1": kernel}
         metrics[kernel] = json.loads((run / "metrics.json").read_text())
     assert metrics["fast"] == pytest.approx(metrics["stock"], abs=1e-4)

@@ -253,13 +253,16 @@ def test_adam_training_follows_the_stock_layer() -> None:
 PAD = -1  # lstmcli.tasks.classify.PAD: one_hot(-1) is an all-zero row, which Masking masks
 
 
-def build_masked(vocab: int, units: int, layers: int, labels: int, *, seqs: bool, seed: int = 1) -> Any:
+def build_masked(
+    vocab: int, units: int, layers: int, labels: int, *, seqs: bool, seed: int = 1, cell: str = "lstm"
+) -> Any:
     """The model backend.build_model builds for `task: classify` (Masking, the last LSTM without
     return_sequences, a label head); with `seqs` every layer returns sequences (a per-step head)."""
     k.utils.set_random_seed(seed)
+    cls = {"lstm": k.layers.LSTM, "gru": k.layers.GRU, "simple_rnn": k.layers.SimpleRNN}[cell]
     stack: list[Any] = [k.Input(shape=(None, vocab)), k.layers.Masking(mask_value=0.0)]
     for n in range(layers):
-        stack.append(k.layers.LSTM(units, return_sequences=seqs or n < layers - 1))
+        stack.append(cls(units, return_sequences=seqs or n < layers - 1))
     stack.append(k.layers.Dense(labels, activation="softmax"))
     model = k.Sequential(stack)
     rng = np.random.default_rng(seed)
@@ -353,6 +356,20 @@ def test_masked_gradients_match_keras_masking(
 def test_masked_gradients_under_xla(unroll: bool) -> None:
     check_masked(4, 6, 5, 3, 2, 2, unroll, True, "right", False)
     check_masked(3, 5, 4, 3, 1, 1, unroll, True, "left", True, seed=1)
+
+
+@pytest.mark.parametrize("cell", ["gru", "simple_rnn"])
+def test_masked_other_cells_get_the_mask(cell: str) -> None:
+    """GRU and SimpleRNN run their stock layer inside the fast forward: the mask reaches them."""
+    vocab = 5
+    model = build_masked(vocab, 4, 2, 3, seqs=False, cell=cell)
+    ids = padded(4, 6, vocab, "right", 5)
+    labels = np.array([0, 2, 1, 1])
+    _, ref, ref_p = masked_loss_and_grads(model, lambda x: model(tf.one_hot(x, vocab)), ids, labels)
+    fast = make_forward(model)
+    _, got, p = masked_loss_and_grads(model, lambda x: fast(x, training=False), ids, labels)
+    np.testing.assert_allclose(p, ref_p, atol=1e-6, rtol=0)
+    assert_grads_close(got, ref)
 
 
 def test_masked_unknown_length_and_batch_in_tf_function() -> None:
