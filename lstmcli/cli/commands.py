@@ -11,7 +11,6 @@ from typing import Annotated, Any
 
 import typer
 
-from lstmcli import __version__
 from lstmcli.cli.options import (
     MAX_ERROR_LINES,
     Engine_,
@@ -40,6 +39,8 @@ app.add_typer(config_app, name="config")
 
 def _version(value: bool) -> None:
     if value:
+        from lstmcli import __version__  # read from the package metadata only when asked
+
         typer.echo(f"lstmcli {__version__}")
         raise typer.Exit()
 

@@ -427,8 +427,6 @@ def _step_seeds(model: Any, optimizer: Any, seed: int) -> Any:
 def resolve_kernel(cfg: Config) -> str:
     """`train.kernel: auto` is lstmcli's fast kernel on a CPU and the stock layer (cuDNN) on a GPU."""
     kernel = cfg.train.kernel
-    if cfg.task == "classify":
-        return "stock"  # the fast kernel is next-token only for now: a classifier runs the stock layer
     if kernel != "auto":
         return kernel
     import tensorflow as tf
