@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -275,3 +276,94 @@ def test_mirrored_text_corpus_matches_one_device(tmp_path) -> None:
     a, b = _losses(tmp_path / "two"), _losses(tmp_path / "one")
     assert len(a) == 3 and a[-1] < a[0]
     assert max(abs(x - y) for x, y in zip(a, b, strict=True)) < 1e-5
+
+
+def _start(per_worker: list[list], extra_env: dict[str, str] | None = None) -> list[subprocess.Popen]:
+    """One worker per argument list, on loopback (1 worker: a one-device multi_worker run)."""
+    cluster = {"worker": [f"127.0.0.1:{_free_port()}" for _ in per_worker]}
+    exe = shutil.which("lstmcli", path=str(Path(sys.executable).parent)) or "lstmcli"
+    return [
+        subprocess.Popen(
+            [exe, *map(str, args)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=_worker_env(cluster, i, extra_env or {}),
+        )
+        for i, args in enumerate(per_worker)
+    ]
+
+
+_WEIGHTS = """\
+import sys
+import numpy as np
+from lstmcli.model import backend
+model = backend.load_model_for_training(sys.argv[1] + "/model.keras")
+if len(sys.argv) > 2:  # a stale copy: one weight changed, the optimizer state kept
+    w = model.layers[-1].kernel
+    w.assign(w.numpy() + np.where(np.arange(w.numpy().size).reshape(w.shape) == 0, 1.5, 0.0))
+    model.save(sys.argv[1] + "/model.keras")
+np.save(sys.argv[1] + "/weights.npy", np.concatenate([np.ravel(v) for v in model.get_weights()]))
+"""
+
+
+def _weights(run: Path, *change: str) -> Any:
+    import numpy as np
+
+    done = subprocess.run([sys.executable, "-c", _WEIGHTS, run, *change], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    return np.load(run / "weights.npy")
+
+
+@pytest.mark.slow
+def test_a_worker_with_a_different_copy_trains_from_the_chiefs_weights(tmp_path) -> None:
+    import numpy as np
+
+    cfg = _multi_worker_cfg(tmp_path, epochs=4, every=2)
+    run, copy, ref = tmp_path / "run", tmp_path / "copy", tmp_path / "ref"
+    (first,) = _finish(_start([["train", cfg, "--out", run]]))  # one worker: 4 epochs
+    assert first.returncode == 0, first.stderr
+    shutil.copytree(run, ref)
+    shutil.copytree(run, copy)
+    chiefs = _weights(run)
+    stale = _weights(copy, "change")  # worker 1 resumes from a copy with one weight changed
+    assert np.abs(stale - chiefs).max() == 1.5
+    more = ["--set", "train.epochs=8"]
+    results = _finish(_start([["train", "--resume", run, *more], ["train", "--resume", copy, *more]]))
+    for r in results:
+        assert r.returncode == 0, r.stderr
+    # The reference: the chief's copy resumed on one device.
+    (one,) = _finish(_start([["train", "--resume", ref, *more]]))
+    assert one.returncode == 0, one.stderr
+    a, b = _losses(run), _losses(ref)
+    assert len(a) == len(b) == 8
+    assert max(abs(x - y) for x, y in zip(a, b, strict=True)) < 1e-5
+    assert np.abs(_weights(run) - _weights(ref)).max() < 1e-5
+
+
+@pytest.mark.slow
+def test_a_worker_whose_copy_is_at_another_checkpoint_makes_every_worker_exit_2(tmp_path) -> None:
+    cfg = _multi_worker_cfg(tmp_path, epochs=2, every=2)
+    run, stale = tmp_path / "run", tmp_path / "stale"
+    (first,) = _finish(_start([["train", cfg, "--out", run]]))  # one worker: 2 epochs
+    assert first.returncode == 0, first.stderr
+    shutil.copytree(run, stale)  # worker 1's copy stays at epoch 2, the chief's goes on to 4
+    (more,) = _finish(_start([["train", "--resume", run, "--set", "train.epochs=4"]]))
+    assert more.returncode == 0, more.stderr
+    before = (run / "checkpoint.json").read_text()
+    results = _finish(
+        _start(
+            [["train", "--resume", d, "--set", "train.epochs=8"] for d in (run, stale)],
+            {"LSTMCLI_COLLECTIVE_TIMEOUT": "60"},
+        )
+    )
+    for r, d, mine in zip(results, (run, stale), (4, 2), strict=True):
+        assert r.returncode == 2, r.stderr
+        lines = r.stderr.strip().splitlines()
+        assert lines == [
+            f"Error: {d}: the workers' copies of the run directory differ (the chief's "
+            f"checkpoint.json is at epoch 4 + 0 steps, this worker's at epoch {mine} + 0): give "
+            "every worker the same run directory contents (a shared file system, or a fresh copy "
+            "of the chief's), then resume"
+        ]
+    assert (run / "checkpoint.json").read_text() == before  # nothing trained, nothing written

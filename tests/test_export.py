@@ -4,6 +4,7 @@ its own runtime against the NumPy engine, for every cell type and a 2-layer stac
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -44,6 +45,96 @@ def test_export_verifies_in_its_own_runtime(runner, trained, tmp_path, model, fm
     assert r["variable_length"] is (fmt != "tflite")
     if r["variable_length"]:
         assert len(v["lengths"]) == 2  # the sequences and shorter prefixes of them
+    # Not the exporter's verdict alone: the artifact, loaded here in its own runtime, against
+    # the NumPy engine on the run's saved weights.
+    assert _artifact_vs_numpy(trained[model], fmt, out) <= TOLERANCE
+
+
+TOLERANCE = 1e-5
+"""Largest absolute difference of a probability allowed between an artifact and NumPy (float32)."""
+
+
+def _load_artifact(fmt: str, path: Path) -> tuple[Any, bool]:
+    """(run(x) -> probabilities, takes any length) for an exported artifact, loaded here with its
+    own runtime, none of the exporter's code."""
+    import numpy as np
+
+    if fmt == "onnx":
+        import onnxruntime as ort
+
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        name = session.get_inputs()[0].name
+        return (lambda x: np.asarray(session.run(None, {name: x})[0])), True
+    import tensorflow as tf
+
+    if fmt == "saved_model":
+        loaded = tf.saved_model.load(str(path))
+        return (lambda x: np.asarray(loaded.serve(x))), True
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # tf.lite.Interpreter's deprecation notice (LiteRT)
+        interpreter = tf.lite.Interpreter(model_path=str(path))
+    interpreter.allocate_tensors()
+    inp, outp = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
+
+    def run(x: Any) -> Any:
+        rows = []
+        for seq in x:  # TFLite: a batch of 1 of sequence_length steps
+            interpreter.set_tensor(inp["index"], seq[None])
+            interpreter.invoke()
+            rows.append(np.asarray(interpreter.get_tensor(outp["index"]))[0])
+        return np.stack(rows)
+
+    return run, False
+
+
+def _artifact_vs_numpy(run_dir: Path, fmt: str, path: Path) -> float:
+    """The largest |artifact - NumPy engine| over random sequences (of sequence_length, and of
+    other lengths where the format takes any)."""
+    import numpy as np
+
+    from lstmcli import runs
+    from lstmcli.model import kerasfile
+    from lstmcli.model.cell import forward
+
+    spec = kerasfile.load_spec(run_dir / "model.keras")
+    length = runs.open_run(run_dir).config.sequence_length
+    artifact, any_length = _load_artifact(fmt, path)
+    rng = np.random.default_rng(0)
+    worst = 0.0
+    for steps in [length, 1, 2 * length + 3] if any_length else [length]:
+        ids = rng.integers(0, spec.input_dim, size=(4, steps))
+        x = np.eye(spec.input_dim, dtype=np.float32)[ids]
+        _, want = forward(spec.stack(), x)
+        got = artifact(x)
+        assert got.shape == np.shape(want)
+        worst = max(worst, float(np.max(np.abs(got.astype(np.float64) - want))))
+    return worst
+
+
+def test_the_artifact_check_catches_wrong_weights(runner, trained, tmp_path, monkeypatch) -> None:
+    """The comparison above fails when export writes other weights than the run's, even with
+    --verify saying yes (both broken on purpose here)."""
+    from lstmcli.experiments import export
+    from lstmcli.model import backend
+
+    load = backend.load_model
+
+    def wrong(path: Any) -> Any:
+        model = load(path)
+        w = model.layers[-1].kernel
+        k = w.numpy()
+        k[:, 0] += 0.5  # one output's column (a shift of every logit alike would not show)
+        w.assign(k)
+        return model
+
+    monkeypatch.setattr(backend, "load_model", wrong)
+    monkeypatch.setattr(export, "check", lambda *a: {"ok": True, "max_abs_diff": 0.0, "sequences": 3})
+    out = tmp_path / "m"
+    r = run_json(runner, "export", trained["lstm"], "--format", "saved_model", "--out", out, "--verify")
+    assert r["verify"]["ok"]  # the exporter's verdict: fooled
+    assert _artifact_vs_numpy(trained["lstm"], "saved_model", out) > 1e-3  # the test's: not
 
 
 def test_bad_export_input_exits_2_and_writes_nothing(runner, trained, hello_run, tmp_path) -> None:

@@ -159,3 +159,51 @@ def is_chief() -> bool:
     return task["type"] == "chief" or (
         task["type"] == "worker" and task["index"] == 0 and "chief" not in tf_config["cluster"]
     )
+
+
+def broadcast_from_chief(strategy: Any, variables: list[Any], numbers: list[float]) -> list[float]:
+    """Give every worker the chief's values of `variables` (the model's weights and the
+    optimizer's state), exactly: each worker may have loaded its own copy of the run directory
+    (a shared file system, or a copy that can be stale), and a copy that differs would make the
+    workers train different models without a word.
+
+    tf.distribute has no cross-worker broadcast of existing variables (MultiWorkerMirroredStrategy
+    broadcasts only the initial values of variables it creates, before a checkpoint is loaded
+    into them), so this is one all-reduce SUM in which global replica 0 (the chief's, the first
+    task of the cluster) contributes every value and all the others contribute zeros. The sum runs
+    in float64 over a float64 copy of every variable: float32 weights and integer counters (the
+    optimizer's iterations) pass through it bit for bit (x + 0 = x). `numbers` (this worker's
+    own, e.g. its checkpoint's epoch and step) travel with them: the chief's are returned.
+    """
+    import tensorflow as tf
+
+    shapes = [tuple(v.shape) for v in variables]
+    parts = [tf.reshape(tf.cast(tf.convert_to_tensor(v), tf.float64), [-1]) for v in variables]
+    flat = tf.concat([*parts, tf.constant(numbers, tf.float64, shape=[len(numbers)])], 0)
+
+    def contribution(ctx: Any) -> Any:
+        return flat if ctx.replica_id_in_sync_group == 0 else tf.zeros_like(flat)
+
+    chiefs = strategy.reduce(
+        tf.distribute.ReduceOp.SUM,
+        strategy.experimental_distribute_values_from_function(contribution),
+        axis=None,
+    )
+    sizes = [int(tf.reduce_prod(s)) if s else 1 for s in shapes]
+    *split, theirs = tf.split(chiefs, [*sizes, len(numbers)])
+    for v, part, shape in zip(variables, split, shapes, strict=True):
+        v.assign(tf.cast(tf.reshape(part, shape), v.dtype))
+    return [float(x) for x in theirs.numpy()]
+
+
+def workers_disagreeing(strategy: Any, disagree: bool) -> int:
+    """How many replicas (of every worker) say `disagree`: every worker learns the same count."""
+    import tensorflow as tf
+
+    flag = tf.constant(1.0 if disagree else 0.0, tf.float64)
+    total = strategy.reduce(
+        tf.distribute.ReduceOp.SUM,
+        strategy.experimental_distribute_values_from_function(lambda ctx: flag),
+        axis=None,
+    )
+    return int(total.numpy())

@@ -451,11 +451,31 @@ def train(
             closing.callback(lst.close)  # also when training stops early or a listener raises
         with _Signals() as sig, _lost_workers(prep.cfg, run_dir, loop.state):
             loop.sig = sig
+            if prep.cfg.train.distribute == "multi_worker":
+                _same_start(loop, prep.strategy)
             while loop.state.epoch < prep.cfg.train.epochs and loop.epoch():
                 pass
     loop.state.wall_seconds = round(loop.state.wall_seconds + time.perf_counter() - t0, 3)
     loop.raise_if_stopped()
     return _finish(loop.model, run_dir, loop.state, prep, loop.kernel, loop.chief)
+
+
+def _same_start(loop: _Loop, strategy: Any) -> None:
+    """Every worker of a multi-worker run starts from the chief's weights and optimizer state
+    (broadcast: a worker's own copy of the run directory may be stale), and at the chief's place
+    in the data: a copy whose checkpoint.json is at another place makes every worker exit 2."""
+    model, state = loop.model, loop.state
+    variables = {id(v): v for v in [*model.variables, *model.optimizer.variables]}
+    mine = [state.epoch, state.step, state.wait, -1 if state.best_epoch is None else state.best_epoch]
+    chiefs = distribute.broadcast_from_chief(strategy, list(variables.values()), [float(x) for x in mine])
+    if distribute.workers_disagreeing(strategy, chiefs != mine):
+        epoch, step = int(chiefs[0]), int(chiefs[1])
+        raise UsageError(
+            f"{loop.run_dir}: the workers' copies of the run directory differ (the chief's "
+            f"{runs.CHECKPOINT} is at epoch {epoch} + {step} steps, this worker's at epoch "
+            f"{state.epoch} + {state.step}): give every worker the same run directory contents "
+            "(a shared file system, or a fresh copy of the chief's), then resume"
+        )
 
 
 def _check_in_step(run_dir: Path, state: State, model: Any, steps: int) -> None:
