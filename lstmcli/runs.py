@@ -14,7 +14,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -82,15 +82,41 @@ def write_with(final: Path, writer: Callable[[Path], None], suffix: str = "") ->
             writer(tmp)
 
 
-def write_history(final: Path, rows: list[dict[str, float]]) -> None:
+def history_fields(validation: bool) -> list[str]:
+    """history.csv's columns, in the order the training loop fills a row."""
+    val = ["val_accuracy", "val_loss"] if validation else []
+    return ["epoch", "accuracy", "loss", *val, "seconds", "tokens_per_second", "learning_rate"]
+
+
+def _validates(run_dir: Path) -> bool:
+    """Whether the run beside this history holds out a validation split (its config.yaml says)."""
+    try:
+        return config_mod.load(run_dir / CONFIG).train.validation_split > 0
+    except (OSError, ConfigError):
+        return False
+
+
+def _cell(key: str, value: Any) -> Any:
+    # The learning rate lives in the optimizer as a float32: the shortest decimal that reads
+    # back as that float32 (0.01), not its float64 expansion (0.009999999776482582).
+    if key == "learning_rate" and isinstance(value, float):
+        import numpy as np
+
+        return np.format_float_positional(np.float32(value), unique=True, trim="-")
+    return value
+
+
+def write_history(final: Path, rows: list[dict[str, float]], run_dir: Path | None = None) -> None:
+    """history.csv: a header from the start (a run stopped in its first epoch has one), then a
+    row per completed epoch. `run_dir` holds the config that decides the header's columns; it is
+    not `final`'s folder while a checkpoint set is written aside (`RunDir.write_set`)."""
     buf = io.StringIO()
-    if rows:
-        fields = list(rows[0])
-        for r in rows[1:]:
-            fields += [k for k in r if k not in fields]
-        w = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
-        w.writeheader()
-        w.writerows(rows)
+    fields = list(rows[0]) if rows else history_fields(_validates(run_dir or final.parent))
+    for r in rows[1:]:
+        fields += [k for k in r if k not in fields]
+    w = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
+    w.writeheader()
+    w.writerows({k: _cell(k, v) for k, v in row.items()} for row in rows)
     write_text(final, buf.getvalue())
 
 
@@ -117,6 +143,24 @@ RUN_FILES = frozenset(
 ModelSaver = Callable[[Path], None]
 """Writes a model to the path it is given (Keras's `model.save`)."""
 
+SetWriter = Callable[[Path], None]
+"""Writes one file of a set (`RunDir.write_set`) to the path it is given."""
+
+# A checkpoint's files while they are written, and once complete (`RunDir.write_set`); hidden
+# `.*.tmp` names, which `--force` and the foreign-file check know as lstmcli's own.
+PENDING_SET = ".checkpoint.pending.tmp"
+COMMITTED_SET = ".checkpoint.commit.tmp"
+DELETE_PREFIX = ".delete."
+
+
+def _fsync(path: Path) -> None:
+    """Flush a file, or a folder's entries, to disk."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
 
 @dataclass(frozen=True)
 class RunDir:
@@ -127,14 +171,15 @@ class RunDir:
     path: Path
 
     def checkpoint(self, save: ModelSaver, history: list[dict[str, float]], state: dict[str, Any]) -> None:
-        """Model, history, then the state that points at them: a crash at any moment leaves a
-        state at most one checkpoint behind its model, which only repeats an epoch on resume."""
-        self.save_model(save)
-        write_history(self.path / HISTORY, history)
-        write_json(self.path / CHECKPOINT, state)
-
-    def save_model(self, save: ModelSaver) -> None:
-        write_with(self.path / MODEL, save, suffix=".keras")
+        """Model (with the optimizer's state), history and state, as one unit: a crash at any
+        moment leaves the previous checkpoint or this one, never a mix (`write_set`)."""
+        self.write_set(
+            {
+                MODEL: save,
+                HISTORY: lambda p: write_history(p, history, self.path),
+                CHECKPOINT: lambda p: write_json(p, state),
+            }
+        )
 
     def save_best(self, save: ModelSaver) -> None:
         """The best model so far (early stopping), kept beside the checkpoint."""
@@ -145,21 +190,57 @@ class RunDir:
         with atomic_path(self.path / BEST) as tmp:
             shutil.copyfile(self.path / MODEL, tmp)
 
-    def promote_best(self) -> bool:
-        """The best model becomes model.keras; False when there is none to promote."""
-        best = self.path / BEST
-        if not best.exists():
-            return False
-        os.replace(best, self.path / MODEL)
-        return True
+    def results(self, files: dict[str, SetWriter | None]) -> None:
+        """The end of training as one unit: the kept model, history, the JSON result files
+        (metrics.json, run.json, …) and the finished state (`write_set`)."""
+        self.write_set(files)
 
-    def results(self, history: list[dict[str, float]], files: dict[str, Any], state: dict[str, Any]) -> None:
-        """The end of training: history, the JSON result files (metrics.json, run.json, …), and
-        last the finished state."""
-        write_history(self.path / HISTORY, history)
-        for name, data in files.items():
-            write_json(self.path / name, data)
-        write_json(self.path / CHECKPOINT, state)
+    def write_set(self, files: dict[str, SetWriter | None]) -> None:
+        """Write `files` into the run directory as one unit: after a crash at any moment the
+        directory holds all of the new files or none of them (with `recover`).
+
+        Each file's writer fills a path in a fresh hidden folder, one file of a set each; the
+        folder's rename is the commit; then each file is renamed into its usual place, the state
+        last. `recover` (at the start of training and of the next set) finishes the renames of a
+        committed set and drops an uncommitted one. The files stay where users' scripts read
+        them, and a reader between two renames of one set sees whole files, each old or new. A
+        `None` writer removes that file with the set (best.keras once it became model.keras).
+        """
+        self.recover()
+        pending = self.path / PENDING_SET
+        pending.mkdir()
+        try:
+            for name, writer in files.items():
+                if writer is None:
+                    (pending / (DELETE_PREFIX + name)).touch()
+                    continue
+                try:
+                    writer(pending / name)
+                    _fsync(pending / name)
+                except OSError as e:  # named as the user knows the file
+                    raise OSError(e.errno, e.strerror, str(self.path / name)) from None
+            _fsync(pending)
+        except BaseException:
+            shutil.rmtree(pending, ignore_errors=True)
+            raise
+        os.replace(pending, self.path / COMMITTED_SET)  # the commit: from here on, the new set
+        _fsync(self.path)
+        self.recover()
+
+    def recover(self) -> None:
+        """Finish a committed set's renames; drop a set whose writing never finished."""
+        shutil.rmtree(self.path / PENDING_SET, ignore_errors=True)
+        committed = self.path / COMMITTED_SET
+        if not committed.is_dir():
+            return
+        for name in sorted(os.listdir(committed), key=lambda n: n == CHECKPOINT):  # state last
+            if name.startswith(DELETE_PREFIX):
+                (self.path / name.removeprefix(DELETE_PREFIX)).unlink(missing_ok=True)
+                (committed / name).unlink()
+            else:
+                os.replace(committed / name, self.path / name)
+        _fsync(self.path)
+        committed.rmdir()
 
     def write_config(self, text: str) -> None:
         write_text(self.path / CONFIG, text)
@@ -503,6 +584,7 @@ class RunSummary:
     metrics: dict[str, float]
     record: dict[str, Any]
     running_pid: int | None = None  # the pid training it now (it holds the run's lock)
+    state: dict[str, Any] = field(default_factory=dict)  # checkpoint.json: epochs done, …
 
     @property
     def running(self) -> bool:
@@ -520,6 +602,7 @@ def summarize(path: Path) -> RunSummary:
         metrics=run.metrics(),
         record=record,
         running_pid=lock_holder(path),
+        state=read_json_file(path / CHECKPOINT),
     )
 
 

@@ -32,10 +32,23 @@ def test_tf_cpp_min_log_level_0_shows_tensorflows_own_logging() -> None:
     ],
 )
 def test_quiet_works_on_every_command(runner, hello_run, args) -> None:
+    # Only results and errors: the results as without --quiet, nothing on stderr.
     args = [str(hello_run) if a == "RUN" else str(hello_run.parent) if a == "RUNS" else a for a in args]
-    done = invoke(runner, *args, "--quiet")
-    assert done.exit_code == 0, done.output
-    assert invoke(runner, "-q", *args).exit_code == 0
+    loud = invoke(runner, *args)
+    for done in (invoke(runner, *args, "--quiet"), invoke(runner, "-q", *args)):
+        assert done.exit_code == 0, done.output
+        assert done.stderr == ""
+        assert done.stdout == loud.stdout and done.stdout
+
+
+def test_quiet_train_prints_the_run_directory_and_nothing_on_stderr(tmp_path) -> None:
+    out = tmp_path / "hello"
+    loud = lstmcli("train", HELLO, "--out", out, "--set", "train.epochs=2")
+    assert loud.returncode == 0 and loud.stderr.strip() == f"run directory: {out}"
+    for flags in (["--quiet"], ["-q"]):
+        done = lstmcli(*flags[:0], "train", HELLO, "--out", out, "--force", "--set", "train.epochs=2", *flags)
+        assert done.returncode == 0 and done.stderr == "", done.stderr
+        assert done.stdout.splitlines()[-1] == str(out)
 
 
 @pytest.mark.parametrize(

@@ -98,7 +98,7 @@ def test_bad_config_is_one_clear_line_and_exit_2(runner, tmp_path, text, key, fr
 def test_missing_config_file(runner, tmp_path) -> None:
     result = invoke(runner, "inspect", tmp_path / "nope.yaml")
     assert result.exit_code == 2
-    assert "no such config file" in result.stderr
+    assert "expected a trained run directory or a YAML config file, got no such file" in result.stderr
 
 
 def test_validate_reports_every_error(runner, tmp_path) -> None:

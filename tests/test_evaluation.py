@@ -107,6 +107,24 @@ def test_evaluate_a_file_text_and_jsonl(runner, split_run, tmp_path) -> None:
     assert j["eval_stride"] == 4 and j["windows"] > r["windows"]
 
 
+def test_evaluate_data_predicts_every_token_once_as_keras_does(runner, split_run, tmp_path) -> None:
+    """`evaluate --data` is the plain cross-entropy over stride-sequence_length windows of the
+    file, cut here by hand: each token predicted once, none twice at a block boundary."""
+    cfg = config.load(split_run / "config.yaml")
+    body = TEXT.read_text()[:3001]
+    text = tmp_path / "held.txt"
+    text.write_text(body)
+    r = run_json(runner, "evaluate", split_run, "--data", text)
+    ids = np.array([cfg.vocab.index(c) for c in body], np.int64)
+    t = cfg.sequence_length
+    starts = np.arange(0, ids.size - t, t)
+    tokens = ids[starts[:, None] + np.arange(t + 1)]
+    loss, accuracy = _keras_cross_entropy(split_run, tokens)
+    assert (r["windows"], r["tokens"], r["eval_stride"]) == (len(starts), len(starts) * t, t)
+    assert r["metrics"]["test_loss"] == pytest.approx(loss, abs=1e-5)
+    assert r["metrics"]["test_accuracy"] == pytest.approx(accuracy, abs=1e-5)
+
+
 def test_evaluate_gates_and_bad_input(runner, split_run, hello_run, tmp_path) -> None:
     ok = invoke(runner, "evaluate", split_run, "--require", "test_loss<=100", "--json")
     assert ok.exit_code == 0

@@ -81,11 +81,11 @@ def test_disk_full_at_a_checkpoint_keeps_the_last_good_one(runner, tmp_path, mon
     real = runs.write_history
     calls = {"n": 0}
 
-    def flaky(final, rows):
+    def flaky(final, rows, *rest):
         calls["n"] += 1
         if calls["n"] >= 3:  # the untrained checkpoint and epoch 1 fit; epoch 2 does not
             raise OSError(errno.ENOSPC, "No space left on device", str(final))
-        real(final, rows)
+        real(final, rows, *rest)
 
     monkeypatch.setattr(runs, "write_history", flaky)
     out = tmp_path / "run"

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
-import subprocess
-import sys
-from pathlib import Path
 
+import pytest
+
+import terminal
 from conftest import ROOT
 
 README = (ROOT / "README.md").read_text()
@@ -25,12 +24,29 @@ def test_ci_example_runs_as_written(tmp_path) -> None:
     # jq is part of the example; .ci/run installs it, and without it this test fails, not skips.
     assert shutil.which("jq"), "jq is not installed: apt-get install jq (.ci/run does)"
     (tmp_path / "configs").symlink_to(ROOT / "configs")
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    done = subprocess.run(
-        ["bash", "-c", block.group(1)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert "accuracy: 1" in done.stdout
+    # At a terminal, 80 columns wide, as a person pasting it would run it.
+    done = terminal.shell(block.group(1), cols=80, cwd=tmp_path, timeout=600)
+    assert done.code == 0, done.screen
+    assert "internal error" not in done.text and "Traceback" not in done.text
+    assert "accuracy: 1" in done.text
+
+
+@pytest.mark.slow
+def test_quickstart_at_a_terminal(tmp_path) -> None:
+    # The Quickstart's first command, its lstmcli part as typed at an 80-column terminal (the
+    # venv it makes is the one these tests run in; .ci/run makes one from scratch).
+    block = re.search(r"## Quickstart.*?```sh\n(.*?)```", README, re.S)
+    assert block, "README lost its Quickstart"
+    parts = [p.strip().removeprefix(".venv/bin/") for p in block.group(1).split("&&")]
+    typed = [p for p in parts if p.startswith("lstmcli ")]
+    assert [p.split()[1] for p in typed] == ["train", "predict"], typed
+    (tmp_path / "configs").symlink_to(ROOT / "configs")
+    done = terminal.shell(" && ".join(typed), cols=80, cwd=tmp_path, timeout=600)
+    screen = done.screen
+    assert done.code == 0, screen
+    assert "internal error" not in done.text and "Traceback" not in done.text
+    assert "final metrics" in screen and "run directory: runs/hello" in screen
+    assert re.search(r"│ +1 │ 'o' +│", screen), screen
 
 
 def test_every_lstmcli_subcommand_in_the_docs_exists(runner) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import random
 import shutil
 import signal
@@ -41,6 +40,14 @@ def _wait_for_epoch(out: Path, proc: subprocess.Popen, epoch: int, timeout: floa
     raise AssertionError("training made no progress")
 
 
+def _signal_paused(proc: subprocess.Popen, sig: int) -> None:
+    """Pause the process, send `sig`, resume it: the signal is handled where the process was
+    when the test saw it ready, not some epochs later."""
+    proc.send_signal(signal.SIGSTOP)
+    proc.send_signal(sig)
+    proc.send_signal(signal.SIGCONT)
+
+
 @pytest.fixture(scope="module")
 def unbroken(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("unbroken") / "run"
@@ -58,9 +65,11 @@ def _runner():
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_signal_saves_a_checkpoint_and_resume_is_bit_identical(runner, tmp_path, unbroken, sig) -> None:
     out = tmp_path / "run"
-    proc = _start(out)
-    _wait_for_epoch(out, proc, 3)
-    proc.send_signal(sig)
+    # Far more epochs than it will train: the loop (and its handler) is certainly still running
+    # when the signal lands; the resume below sets the 60 epochs of the unbroken run.
+    proc = _start(out, "--set", "train.epochs=100000")
+    _wait_for_epoch(out, proc, 3)  # the readiness marker: a checkpoint written by the loop
+    _signal_paused(proc, sig)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
     assert f"Resume with: lstmcli train --resume {out}" in err
@@ -68,7 +77,7 @@ def test_signal_saves_a_checkpoint_and_resume_is_bit_identical(runner, tmp_path,
     state = json.loads((out / "checkpoint.json").read_text())
     assert not state["finished"] and state["epoch"] < 60
     assert not (out / "metrics.json").exists()
-    r = run_json(runner, "train", "--resume", out)
+    r = run_json(runner, "train", "--resume", out, "--set", "train.epochs=60")
     assert r["epochs"] == 60
     assert weights_sha256(out / "model.keras") == weights_sha256(unbroken / "model.keras")
     a = json.loads((out / "metrics.json").read_text())
@@ -124,34 +133,95 @@ def test_resume_errors(runner, tmp_path, hello_run) -> None:
     assert r.exit_code == 2 and "expected a CONFIG file" in r.stderr
 
 
-@pytest.mark.slow
-def test_sigkill_at_random_moments_leaves_a_loadable_resumable_run(runner, tmp_path) -> None:
-    import keras
-
-    rng = random.Random(1234)
-    for n in range(3):
-        out = tmp_path / f"run{n}"
-        # Far more epochs than the test waits for: the process is certainly still training when
-        # killed, wherever in a step or a checkpoint write the kill lands.
-        proc = _start(out, "--set", "train.epochs=100000")
-        _wait_for_epoch(out, proc, 1 + n)
-        time.sleep(rng.uniform(0.0, 0.5))
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.communicate()
-        # The run directory appears whole (built aside, renamed into place): a loadable model.
-        keras.models.load_model(out / "model.keras")
-        state = json.loads((out / "checkpoint.json").read_text())
-        assert not state["finished"] and not (out / "metrics.json").exists()
-        # The run goes on from its last whole checkpoint; a few more epochs show it trains.
-        target = state["epoch"] + 3
-        r = run_json(runner, "train", "--resume", out, "--set", f"train.epochs={target}")
-        assert r["epochs"] == target
-        keras.models.load_model(out / "model.keras")
+# Two layers with dropout, one sequence held out: two training steps and one validation step an
+# epoch; a checkpoint every epoch.
+KILLED = [
+    "train.batch_size=1",
+    "train.epochs=10",
+    "train.checkpoint_every=1",
+    "train.validation_split=0.34",
+    "model.num_layers=2",
+    "model.dropout=0.1",
+]
 
 
-def test_early_stopping_keeps_the_best_model(runner, tmp_path) -> None:
+def _killable(out: Path, at: str = "") -> subprocess.Popen:
     from conftest import ROOT
 
+    cmd = [sys.executable, str(ROOT / "tests" / "killable.py"), str(HELLO), str(out)]
+    cmd += [a for s in KILLED for a in ("--set", s)] + (["--at", at] if at else [])
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _losses(run: Path) -> list[tuple[str, ...]]:
+    import csv
+
+    with (run / "history.csv").open() as f:
+        return [(r["epoch"], r["loss"], r["val_loss"], r["accuracy"]) for r in csv.DictReader(f)]
+
+
+@pytest.mark.slow
+def test_sigkill_at_any_moment_and_resume_ends_bit_identical(tmp_path) -> None:
+    """SIGKILL between steps, during validation, at every phase of a checkpoint's writes and at
+    random moments; resumed after each kill, the run ends as the run left alone, bit for bit."""
+    unbroken = tmp_path / "unbroken"
+    done = _killable(unbroken)
+    assert done.communicate(timeout=600) and done.returncode == 0
+    out = tmp_path / "run"
+    # Exact moments first: after step 1 of epoch 2; in the 3rd validation step of a process;
+    # at the 2nd, 4th, 5th, 7th and 11th file rename into the run directory (a checkpoint writes
+    # history.csv and checkpoint.json into its hidden folder, commits that with one rename, then
+    # moves three files: every phase of a write is hit).
+    moments = ["kill:1:1", "val:3", "write:2", "write:4", "write:5", "write:7", "write:11"]
+    rng = random.Random(18)
+    kills = 0
+    for at in [*moments, "random", "random", "random"]:
+        before = json.loads((out / "checkpoint.json").read_text())["epoch"] if out.exists() else 0
+        proc = _killable(out, "" if at == "random" else at)
+        if at == "random":
+            # Ready once it has written a checkpoint of its own; then a kill at a random moment.
+            deadline = time.monotonic() + 600
+            while proc.poll() is None and time.monotonic() < deadline:
+                try:
+                    if json.loads((out / "checkpoint.json").read_text())["epoch"] > before:
+                        break
+                except (FileNotFoundError, ValueError, KeyError):
+                    pass
+                time.sleep(0.02)
+            time.sleep(rng.uniform(0.0, 0.4))
+            proc.send_signal(signal.SIGKILL)
+        _, err = proc.communicate(timeout=600)
+        code = proc.returncode
+        assert "Traceback" not in err, err
+        if code == 0:
+            break  # trained to the end before the kill landed
+        assert code == -signal.SIGKILL, (at, code, err)
+        if json.loads((out / "checkpoint.json").read_text())["finished"]:
+            break  # the kill landed after the last write, as the process ended
+        kills += 1
+    assert kills >= 5
+    if not json.loads((out / "checkpoint.json").read_text())["finished"]:
+        done = _killable(out)
+        _, err = done.communicate(timeout=600)
+        assert done.returncode == 0, err
+    assert weights_sha256(out / "model.keras") == weights_sha256(unbroken / "model.keras")
+    assert _losses(out) == _losses(unbroken)
+    assert len(_losses(out)) == 10
+    print(f"survived {kills} kills")  # 9 on the last run here (pytest -s shows it)
+
+
+def test_early_stopping_keeps_the_best_model(runner, tmp_path, monkeypatch) -> None:
+    from conftest import ROOT
+    from lstmcli import runs
+
+    written: list[int] = []  # the epoch of every checkpoint actually written
+    real = runs.RunDir.checkpoint
+
+    def counting(self, save, history, state):
+        real(self, save, history, state)
+        written.append(state["epoch"])
+
+    monkeypatch.setattr(runs.RunDir, "checkpoint", counting)
     out = tmp_path / "run"
     r = run_json(
         runner,
@@ -176,6 +246,9 @@ def test_early_stopping_keeps_the_best_model(runner, tmp_path) -> None:
     vals = [dict(zip(header, map(float, line.split(",")), strict=True)) for line in rows[1:]]
     assert best == min(vals, key=lambda v: v["val_loss"])["epoch"]
     assert r["epochs"] == best + 2  # patience 2
+    # train.checkpoint_every (1 by default) holds through the plateau too, not only at the
+    # improving epochs and the stop: the untrained model's checkpoint, then one per epoch.
+    assert written == list(range(r["epochs"] + 1))
     assert r["metrics"]["val_loss"] == pytest.approx(vals[best - 1]["val_loss"])
     # model.keras is the best epoch's model: its validation loss is the reported one.
     assert not (out / "best.keras").exists()
@@ -206,3 +279,11 @@ def test_other_cells_train_stack_and_predict(runner, tmp_path) -> None:
         assert pa == pytest.approx(pb, abs=1e-5)
         shown = run_json(runner, "inspect", out, "--layer", "1", "--gates")
         assert shown["cell_state"] is None and shown["layer"] == 1
+        # The fast kernel takes LSTM layers only: run.json says these ran the stock layer.
+        record = json.loads((out / "run.json").read_text())
+        assert record["kernel"] == "stock"
+        assert record["kernels"] == {f"{cell}_0": "stock", f"{cell}_1": "stock"}
+    lstm = tmp_path / "lstm"
+    run_json(runner, "train", HELLO, "--out", lstm, "--set", "train.epochs=1", "--set", "train.kernel=fast")
+    record = json.loads((lstm / "run.json").read_text())
+    assert record["kernel"] == "fast" and record["kernels"] == {"lstm_0": "fast"}

@@ -7,14 +7,13 @@ import csv
 from pathlib import Path
 
 import pytest
+import tensorboard  # noqa: E402, F401  # the extra: CI installs it, so a missing one fails here
 from test_loop import SignalAt
 
 from conftest import HELLO, invoke, run_json
 from lstmcli import config
 from lstmcli.errors import Interrupted
 from lstmcli.training import loop as training
-
-pytest.importorskip("tensorboard")
 
 SETS = [
     "train.batch_size=1",

@@ -110,12 +110,16 @@ def _measure(spec: Any, windows: Windows, index: np.ndarray, vocab_size: int, ba
     return metrics_of(loss_sum, correct, float(index.size * steps))
 
 
-def test_metrics(run_dir: Path, cfg: Config, windows: Windows) -> dict[str, float]:
-    """The test split's metrics of the model in `run_dir` (train calls this at its end)."""
+def test_metrics(
+    run_dir: Path, cfg: Config, windows: Windows, *, model: Path | None = None
+) -> dict[str, float]:
+    """The test split's metrics of the model in `run_dir` (train calls this at its end with the
+    model it keeps, before that becomes model.keras)."""
     from lstmcli.model import engine, kerasfile
 
-    spec = kerasfile.load_spec(run_dir / runs.MODEL)
-    engine.check_spec(cfg, spec, run_dir / runs.MODEL)
+    path = model or run_dir / runs.MODEL
+    spec = kerasfile.load_spec(path)
+    engine.check_spec(cfg, spec, path)
     return measure(spec, windows, windows.eval_index("test"), len(cfg.vocab))
 
 

@@ -51,6 +51,10 @@ def resolve_target(target: str, sets: list[str] | None = None) -> Target:
     from lstmcli import config as config_mod
 
     p = Path(target)
+    if not p.exists():
+        raise UsageError(
+            f"{p}: expected a trained run directory or a YAML config file, got no such file or directory"
+        )
     if p.is_dir():
         if sets:
             raise UsageError(f"{p}: --set applies to configs; a run directory keeps its config")

@@ -32,25 +32,45 @@ def _check_target(path: Path) -> None:
         raise UsageError(f"--plot {path}: expected a .png file name, got {path.suffix or 'no suffix'!r}")
 
 
+GATES = ("i", "f", "o", "z", "r")
+"""Sigmoid gates, drawn white 0 … green 1; the states and g blue -1 … white 0 … red +1."""
+
+
 def inspect_png(r: InspectResult, path: Path) -> None:
     """One row per sequence: heatmaps (units × time) of every gate and state."""
     _check_target(path)
+    plt = _pyplot()
+    fig = inspect_figure(r)
+    write_with(path, lambda p: fig.savefig(p, format="png", dpi=110))
+    plt.close(fig)
+
+
+def inspect_figure(r: InspectResult) -> Any:
+    """The figure `inspect_png` saves: a heatmap per sequence and state, each with its colour
+    bar, time along the bottom."""
     plt = _pyplot()
     assert r.steps is not None
     keys = [k for k in r.steps[0][0] if k != "token" and r.steps[0][0][k] is not None]
     rows, cols = len(r.steps), len(keys)
     # Many units: a row per sequence keeps to ~2.5 inches instead of growing with the units.
-    height = 1.2 * rows + min(0.6 * r.units, 2.5 * rows)
-    fig, axes = plt.subplots(rows, cols, figsize=(1.6 * cols + 1, height), squeeze=False)
+    height = 1.4 * rows + min(0.6 * r.units, 2.5 * rows)
+    fig, axes = plt.subplots(rows, cols, figsize=(2.1 * cols + 1, height), squeeze=False)
     for row, (toks, steps) in enumerate(zip(r.inputs, r.steps, strict=True)):
         for col, k in enumerate(keys):
             data = np.array([s[k] for s in steps]).T  # units × time
-            gate = k in ("i", "f", "o", "z", "r")
             ax = axes[row][col]
-            ax.imshow(
+            gate = k in GATES
+            image = ax.imshow(
                 data, cmap="Greens" if gate else "RdBu_r", vmin=0 if gate else -1, vmax=1, aspect="auto"
             )
+            # Every panel its own colour scale; a state beyond ±1 (an LSTM's c can reach ±200)
+            # saturates, which the bar's pointed ends say.
+            beyond = not gate and float(np.max(np.abs(data), initial=0.0)) > 1
+            bar = fig.colorbar(image, ax=ax, fraction=0.08, pad=0.03, extend="both" if beyond else "neither")
+            bar.ax.tick_params(labelsize=6)
             _ticks(ax, toks, r.units)
+            if row == rows - 1:
+                ax.set_xlabel("time step (token)", fontsize=8)
             if row == 0:
                 ax.set_title(k)
             if col == 0:
@@ -59,8 +79,7 @@ def inspect_png(r: InspectResult, path: Path) -> None:
                 ax.set_ylabel(f"{shown!r}\nunit")
     fig.suptitle(f"{r.cell} layer {r.layer}: gates and states over time")
     fig.tight_layout()
-    write_with(path, lambda p: fig.savefig(p, format="png", dpi=110))
-    plt.close(fig)
+    return fig
 
 
 def _ticks(ax: Any, toks: list[str], units: int) -> None:

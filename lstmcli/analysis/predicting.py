@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -37,7 +38,7 @@ def check_options(top_k: int, steps: int, temperature: float) -> None:
         raise UsageError(f"--top-k: expected a positive integer, got {top_k}")
     if steps < 0:
         raise UsageError(f"--steps: expected 0 or more, got {steps}")
-    if not np.isfinite(temperature) or temperature < 0:
+    if not math.isfinite(temperature) or temperature < 0:
         raise UsageError(f"--temperature: expected a number >= 0, got {temperature}")
 
 
@@ -58,7 +59,9 @@ def predict(
     if steps and temperature > 0 and seed is None:
         # Sampling without a seed still reports the one it drew, so the run can be repeated.
         seed = int(np.random.SeedSequence().generate_state(1)[0])
-    rng = np.random.default_rng(seed)
+    # Only sampling draws: greedy decoding and plain next-token probabilities never import
+    # numpy.random (~10 ms of predict's start-up; benchmarks/README.md).
+    rng = np.random.default_rng(seed) if steps and temperature > 0 else None
     items = []
     for text, ids in zip(texts, seqs, strict=True):
         probs = eng.next_probabilities(ids)
@@ -77,7 +80,8 @@ def predict(
     return PredictResult(str(t.path), eng.name, temperature, seed, steps, joiner(cfg), items)
 
 
-def _sample(p: np.ndarray, temperature: float, rng: np.random.Generator) -> int:
+def _sample(p: np.ndarray, temperature: float, rng: np.random.Generator | None) -> int:
+    assert rng is not None  # predict makes one whenever it samples
     logits = np.log(np.clip(p, 1e-30, None)) / temperature
     logits -= logits.max()
     q = np.exp(logits)

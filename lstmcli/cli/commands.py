@@ -11,7 +11,6 @@ from typing import Annotated, Any
 
 import typer
 
-from lstmcli import __version__
 from lstmcli.cli.options import (
     MAX_ERROR_LINES,
     Engine_,
@@ -40,6 +39,8 @@ app.add_typer(config_app, name="config")
 
 def _version(value: bool) -> None:
     if value:
+        from lstmcli import __version__  # read from the package metadata only when asked
+
         typer.echo(f"lstmcli {__version__}")
         raise typer.Exit()
 
@@ -114,7 +115,7 @@ def train(  # noqa: C901 - to split (issue 21), module busy this round
     """
     from lstmcli import config as config_mod
     from lstmcli import runs
-    from lstmcli.errors import UsageError
+    from lstmcli.errors import Interrupted, UsageError
     from lstmcli.experiments import requirements as gates
 
     if resume is not None:
@@ -129,6 +130,16 @@ def train(  # noqa: C901 - to split (issue 21), module busy this round
             # One owner: a run being trained elsewhere is not resumed (exit 2). The other workers
             # of a multi-worker run only read the chief's run directory.
             runs.claim(run_dir)
+        done = int(runs.RunDir(run_dir).read_state().get("epoch", 0))
+        asked = [
+            item.split("=", 1)[1] for item in sets or [] if item.split("=", 1)[0].strip() == "train.epochs"
+        ]
+        if asked and asked[-1].strip().isdigit() and int(asked[-1]) < done:
+            # Before resume_config, which records the new epochs in the run's config.yaml.
+            raise UsageError(
+                f"--set train.epochs={asked[-1].strip()}: expected at least {done}, the epochs "
+                f"{run_dir} has already trained; {asked[-1].strip()} is below {done}"
+            )
         cfg = training.resume_config(resume, sets or [])
         from lstmcli.model import engine, kerasfile
 
@@ -189,6 +200,8 @@ def train(  # noqa: C901 - to split (issue 21), module busy this round
         progress = TrainProgress(err)
     try:
         result = training.train(prep, run_dir, progress=progress)
+    except Interrupted as e:
+        raise Interrupted(_interrupted(e.message, run_dir)) from None
     finally:
         if scratch is not None:
             import shutil
@@ -236,6 +249,23 @@ def train(  # noqa: C901 - to split (issue 21), module busy this round
         from lstmcli.errors import RequirementError
 
         raise RequirementError("\n".join(failed))
+
+
+def _interrupted(message: str, run_dir: Path) -> str:
+    """The interrupt line: what stopped, where the checkpoint is, and the command that resumes."""
+    import shlex
+
+    from lstmcli import runs
+
+    state = runs.RunDir(run_dir).read_state()
+    epochs, step = int(state.get("epoch", 0)), int(state.get("step", 0))
+    where = f"{epochs} epoch{'s' if epochs != 1 else ''} done" + (
+        f" and {step} steps of epoch {epochs + 1}" if step else ""
+    )
+    return (
+        f"{message.split(';')[0]}; checkpoint saved in {run_dir / runs.MODEL} ({where}). "
+        f"Resume with: lstmcli train --resume {shlex.quote(str(run_dir))}"
+    )
 
 
 def _other_worker(cfg: Any) -> bool:
@@ -390,6 +420,81 @@ def predict(
     output(json_out, lambda: predict_json(result), lambda: predict_tables(result, precision))
 
 
+# ---------------------------------------------------------------- units
+
+
+@app.command(
+    epilog="Examples: [bold]lstmcli units runs/brackets --text held-out.txt --depth '(' ')'[/] · "
+    '[bold]lstmcli units runs/text --text story.txt --match \'"[^"]*"\' --json[/]',
+)
+@handles_errors
+def units(
+    run_dir: Annotated[str, typer.Argument(help="A trained run directory.", show_default=False)],
+    text: Annotated[
+        Path,
+        typer.Option(
+            "--text",
+            help="The text to run (one sequence); with --label, a labelled JSON Lines file.",
+            show_default=False,
+        ),
+    ],
+    match: Annotated[
+        str | None,
+        typer.Option("--match", metavar="REGEX", help="Yes/no feature: the token is inside a match (AUC)."),
+    ] = None,
+    depth: Annotated[
+        tuple[str, str] | None,
+        typer.Option("--depth", metavar="OPEN CLOSE", help="Numeric feature: nesting depth (correlation)."),
+    ] = None,
+    column: Annotated[
+        bool, typer.Option("--column", help="Numeric feature: tokens since the last newline (correlation).")
+    ] = False,
+    label: Annotated[
+        bool,
+        typer.Option(
+            "--label",
+            help="Classify runs (two labels): the example's label, 0 or 1, at each step (correlation).",
+        ),
+    ] = False,
+    layer: Annotated[int, typer.Option("--layer", help="Recurrent layer (0 = first).")] = 0,
+    steps: Annotated[
+        str | None,
+        typer.Option(
+            "--steps",
+            metavar="START:STOP",
+            help="Score only these steps of each sequence (a Python slice) "
+            "\\[default: all; 1: with --label].",
+            show_default=False,
+        ),
+    ] = None,
+    top: Annotated[int, typer.Option("--top", min=1, help="Units listed.")] = 10,
+    max_tokens: Annotated[
+        int, typer.Option("--max-tokens", help="Refuse a longer text (take a slice instead).")
+    ] = 100_000,
+    json_out: Json = False,
+    quiet: Quiet = False,
+) -> None:
+    """Rank a layer's units (h, c and every gate) by how well each tracks a feature of the text:
+    Pearson's r for a numeric feature, the AUC for a yes/no one. NumPy engine, no TensorFlow."""
+    from lstmcli.analysis import units as units_mod
+    from lstmcli.errors import UsageError
+    from lstmcli.render import output, units_tables
+
+    chosen = (("--match", match), ("--depth", depth), ("--column", column), ("--label", label))
+    given = [name for name, v in chosen if v not in (None, False)]
+    if len(given) != 1:
+        got = ", ".join(given) if given else "none"
+        raise UsageError(f"expected exactly one feature (--match, --depth, --column or --label), got {got}")
+    if match is not None:
+        feature = units_mod.Feature("match", regex=match)
+    elif depth is not None:
+        feature = units_mod.Feature("depth", open=depth[0], close=depth[1])
+    else:
+        feature = units_mod.Feature("column" if column else "label")
+    result = units_mod.units(run_dir, text, feature, layer=layer, steps=steps, max_tokens=max_tokens)
+    output(json_out, lambda: units_mod.document(result, top), lambda: units_tables(result, top))
+
+
 # ---------------------------------------------------------------- config
 
 
@@ -488,10 +593,17 @@ def config_schema(
 
 @config_app.command("reference", epilog="Example: [bold]lstmcli config reference > docs/config.md[/]")
 @handles_errors
-def config_reference(quiet: Quiet = False) -> None:
-    """Print every config key with its default and meaning, as Markdown (docs/config.md)."""
-    from lstmcli import config as config_mod
+def config_reference(json_out: Json = False, quiet: Quiet = False) -> None:
+    """Print every config key with its default and meaning, as Markdown (docs/config.md).
 
+    With --json: {"keys": [{"key", "required", "default", "description"}]}.
+    """
+    from lstmcli import config as config_mod
+    from lstmcli.render import emit_json
+
+    if json_out:
+        emit_json({"keys": config_mod.reference_rows()})
+        return
     sys.stdout.write(config_mod.reference_markdown())
 
 
@@ -502,36 +614,50 @@ def config_init(
         Path, typer.Argument(help="Where to write it ('-' prints it).", show_default=True)
     ] = Path("lstmcli.yaml"),
     force: Annotated[bool, typer.Option("--force", help="Replace an existing file.")] = False,
+    json_out: Json = False,
     quiet: Quiet = False,
 ) -> None:
-    """Write a commented starter config that trains as it is."""
+    """Write a commented starter config that trains as it is.
+
+    With --json: {"path": the file written (null for '-'), "config": its text}.
+    """
     from lstmcli import config as config_mod
     from lstmcli import runs
     from lstmcli.errors import UsageError
+    from lstmcli.render import emit_json
 
     text = config_mod.STARTER
-    if str(path) == "-":
+    to_stdout = str(path) == "-"
+    if not to_stdout:
+        if path.exists() and not force:
+            raise UsageError(f"{path}: already exists; pass --force to replace it")
+        runs.write_text(path, text)
+    if json_out:
+        emit_json({"path": None if to_stdout else str(path), "config": text})
+    elif to_stdout:
         sys.stdout.write(text)
-        return
-    if path.exists() and not force:
-        raise UsageError(f"{path}: already exists; pass --force to replace it")
-    runs.write_text(path, text)
-    print(path)
+    else:
+        print(path)
 
 
 @app.command("runs", epilog="Example: [bold]lstmcli runs runs/ --json | jq '.runs[].metrics'[/]")
 @handles_errors
 def runs_cmd(
     root: Annotated[Path, typer.Argument(help="Folder holding run directories.")] = Path("runs"),
+    wide: Annotated[
+        bool, typer.Option("--wide", "-w", help="Every column, however wide the terminal.")
+    ] = False,
     json_out: Json = False,
     quiet: Quiet = False,
 ) -> None:
-    """A table of the runs under a folder: name, date, key config values, final metrics."""
+    """A table of the runs under a folder: name, status, epochs and the headline metric, then as
+    many more columns (accuracy, date, key config values, other metrics) as fit the terminal."""
     from lstmcli import runs
-    from lstmcli.render import output, runs_json, runs_table
+    from lstmcli.render import output, runs_json, runs_table, stdout_console
 
     found = runs.list_runs(root)
-    output(json_out, lambda: runs_json(found), lambda: [runs_table(found, root)])
+    width = None if wide else stdout_console().width
+    output(json_out, lambda: runs_json(found), lambda: [runs_table(found, root, width)], wide=wide)
 
 
 @app.command(epilog="Example: [bold]lstmcli compare runs/a runs/b --json[/]")
@@ -555,6 +681,54 @@ def compare(
 from lstmcli.cli import experiments as cli_experiments  # noqa: E402
 
 cli_experiments.register(app)
+
+# explore (the HTML page) likewise.
+from lstmcli.cli import explore as cli_explore  # noqa: E402
+
+cli_explore.register(app)
+
+
+def _sentences(doc: str) -> str:
+    """A docstring as `--help` shows it: each paragraph's source line breaks (which fall mid-
+    sentence) joined, and a line break after each sentence instead, so the terminal wraps only
+    what is longer than its width (Typer's rich mode keeps every source line break)."""
+    import inspect as _inspect
+    import re
+
+    paragraphs = _inspect.cleandoc(doc).split("\n\n")
+    joined = [" ".join(p.split()) for p in paragraphs]
+    return "\n\n".join(re.sub(r"(?<=[.;:)]) (?=[A-Z(`])", "\n", p) for p in joined)
+
+
+def _help_by_sentence(typer_app: typer.Typer) -> None:
+    for info in typer_app.registered_commands:
+        if info.help is None and info.callback is not None and info.callback.__doc__:
+            info.help = _sentences(info.callback.__doc__)
+    for group in typer_app.registered_groups:
+        if group.typer_instance is not None:
+            _help_by_sentence(group.typer_instance)
+    callback = typer_app.registered_callback
+    if callback is not None and callback.help is None and callback.callback is not None:
+        callback.help = _sentences(callback.callback.__doc__ or "")
+
+
+_help_by_sentence(app)
+
+
+def _no_bool_metavar() -> None:
+    """Flags take no value, so `--help` shows no `<bool>` type beside them (Typer 0.2x shows one
+    for every flag; it has no setting for this, hence the one override)."""
+    from typer.core import TyperOption
+
+    shown = TyperOption.display_type_rich
+
+    def display_type_rich(self: Any, ctx: Any) -> str | None:
+        return None if getattr(self, "is_flag", False) else shown(self, ctx)
+
+    TyperOption.display_type_rich = display_type_rich  # type: ignore[method-assign]
+
+
+_no_bool_metavar()
 
 
 def main() -> None:

@@ -76,7 +76,11 @@ def evaluate(
 
     reqs = [gates.parse(r) for r in require or []]
     gates.check_names(reqs, list(evaluation.METRICS))
-    result = evaluation.evaluate(run_dir, data, list(sets or []))
+    from lstmcli.cli.options import shows_progress
+    from lstmcli.render import working
+
+    with working(f"evaluating {run_dir} on {data or 'its test split'}…", shows_progress(quiet, json_out)):
+        result = evaluation.evaluate(run_dir, data, list(sets or []))
     output(
         json_out,
         lambda: {**evaluation.to_json(result), "requirements": requirement_rows(reqs, result.metrics)},
@@ -91,11 +95,13 @@ def evaluate(
     epilog="Examples: [bold]lstmcli sweep configs/text.yaml --set model.units=16,32 "
     "--set train.learning_rate=0.01,0.003[/] · "
     "[bold]lstmcli sweep configs/text.yaml --search space.yaml --trials 20[/] · "
-    "[bold]lstmcli sweep --resume sweeps/text-20260101-120000[/]",
+    "[bold]lstmcli sweep --resume sweeps/text-20260101-120000[/] · "
+    "[bold]lstmcli sweep configs/text.yaml --search space.yaml --trials 20 --workers 2[/] · "
+    "[bold]lstmcli sweep --storage postgresql://me@db/sweeps --report[/]",
 )
 @handles_errors
 @releases_run_locks
-def sweep(
+def sweep(  # noqa: C901 - to split (issue 21)
     config: Annotated[Path | None, typer.Argument(help="YAML config file.", show_default=False)] = None,
     sets: Annotated[
         list[str] | None,
@@ -135,6 +141,33 @@ def sweep(
             "--resume", help="Finish an interrupted sweep: done points are kept, a half-trained one resumed."
         ),
     ] = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers",
+            help="Trials at once on this machine: N worker processes, each with its share of the cores.",
+        ),
+    ] = 1,
+    storage: Annotated[
+        str | None,
+        typer.Option(
+            "--storage",
+            metavar="URL",
+            help="The Optuna study's database: sqlite:///PATH, postgresql://… or mysql://…; the same "
+            "command on several hosts shares one study \\[default for a search or --workers: "
+            "sqlite:///SWEEP_DIR/study.db].",
+        ),
+    ] = None,
+    study: Annotated[
+        str | None,
+        typer.Option("--study", help="The study's name in --storage \\[default: the config's stem]."),
+    ] = None,
+    report: Annotated[
+        bool,
+        typer.Option(
+            "--report", help="Print the --storage study's points and best one, then exit (no training)."
+        ),
+    ] = False,
     require: Require = None,
     json_out: Json = False,
     quiet: Quiet = False,
@@ -148,36 +181,98 @@ def sweep(
     from lstmcli.experiments import sweep as sweep_mod
     from lstmcli.render import output, stderr_console, sweep_table
 
+    if workers < 1:
+        raise UsageError(f"--workers: expected at least 1, got {workers}")
+    url = None
+    if storage is not None:
+        from lstmcli.experiments import sweep_storage
+
+        url = sweep_storage.check_url(storage)
+    if report:
+        if url is None or config is not None or resume is not None:
+            raise UsageError("--report reads a study: give --storage URL (and --study NAME), no CONFIG")
+        from lstmcli.experiments import sweep_storage
+
+        doc = sweep_storage.report(url, study)
+        output(json_out, lambda: doc, lambda: [sweep_table(doc)])
+        return
     if resume is not None:
-        if config is not None or sets or out is not None or search is not None:
+        if config is not None or sets or out is not None or search is not None or study is not None:
             raise UsageError(
-                "--resume SWEEP_DIR takes the sweep's own plan: give no CONFIG, --set, --out or --search"
+                "--resume SWEEP_DIR takes the sweep's own plan: give no CONFIG, --set, --out, --search "
+                "or --study"
             )
         plan = sweep_mod.load_plan(resume)
+        if url is not None:
+            from lstmcli.experiments import sweep_storage
+
+            if plan.storage != sweep_storage.redact(url):
+                raise UsageError(
+                    f"--storage {sweep_storage.redact(url)}: expected the sweep's own storage "
+                    f"{plan.storage or 'study.db inside it'}, got another"
+                )
+        if workers != 1 or plan.workers != 1:
+            plan.workers = workers
+            if plan.study is None:
+                plan.study = Path(plan.source).stem
     elif config is None:
         raise UsageError("expected a CONFIG file (or --resume SWEEP_DIR), got neither")
     else:
+        redacted = None
+        if url is not None:
+            from lstmcli.experiments import sweep_storage
+
+            redacted = sweep_storage.redact(url)
         plan = sweep_mod.plan(
-            config, list(sets or []), out, objective, list(require or []), search, trials, seed
+            config,
+            list(sets or []),
+            out,
+            objective,
+            list(require or []),
+            search,
+            trials,
+            seed,
+            storage=redacted,
+            study=study,
+            workers=workers,
         )
     reqs = [gates.parse(r) for r in plan.requires]
     quiet = quiet or _state["quiet"]
     err = stderr_console()
     progress_for = None
-    if err.is_terminal and not quiet and not json_out:
-        from lstmcli.render import TrainProgress
+    watch = None
+    shown = err.is_terminal and not quiet and not json_out
+    if shown:
+        from lstmcli.render import SweepProgress, TrainProgress, sweep_trial_line
 
         def progress_for(point: sweep_mod.Point) -> TrainProgress:
-            err.print(f"[bold]{point.name}[/]", highlight=False)
+            err.print(sweep_trial_line(sweep_mod.summary(plan), point.name), highlight=False, markup=False)
             return TrainProgress(err)
 
+        if plan.workers > 1:
+            watch = SweepProgress(err, int(plan.base["train"]["epochs"]))
+
+    def notify(line: str) -> None:
+        if watch is not None:
+            watch.note(line)
+        elif not quiet:
+            err.print(line, highlight=False, markup=False, soft_wrap=True)
+
     try:
-        sweep_mod.run(plan, progress_for)
+        if plan.uses_study:
+            from lstmcli.experiments import sweep_workers
+
+            sweep_workers.run(plan, url, progress_for, _Watch(watch), notify)
+        else:
+            sweep_mod.run(plan, progress_for)
     except Interrupted as e:
         raise Interrupted(
             f"{e.message.split(';')[0]}; the sweep's checkpoint is saved. "
             f"Resume with: lstmcli sweep --resume {plan.out}"
         ) from None
+    finally:
+        if watch is not None:
+            watch.close()
     result = sweep_mod.summary(plan)
     best = result["best"]
     output(json_out, lambda: result, lambda: [sweep_table(result)])
@@ -190,6 +285,19 @@ def sweep(
         failed = gates.unmet(reqs, best["metrics"])
         if failed:
             raise RequirementError("\n".join(f"best point {best['name']}: {f}" for f in failed))
+
+
+class _Watch:
+    """Hands the sweep's points to the terminal progress as plain JSON (render takes no plans)."""
+
+    def __init__(self, progress: Any) -> None:
+        self.progress = progress
+
+    def update(self, plan: Any) -> None:
+        if self.progress is not None:
+            from lstmcli.experiments import sweep as sweep_mod
+
+            self.progress.update(sweep_mod.summary(plan))
 
 
 @_command(
@@ -226,7 +334,12 @@ def export(
     from lstmcli.render import export_table, output
 
     export_mod.check_format(fmt)  # before TensorFlow loads
-    result = export_mod.export(run_dir, fmt, out, verify=verify, force=force)
+    from lstmcli.cli.options import shows_progress
+    from lstmcli.render import working
+
+    what = f"exporting {run_dir} as {fmt}" + (", then verifying it" if verify else "")
+    with working(f"{what}…", shows_progress(quiet, json_out)):
+        result = export_mod.export(run_dir, fmt, out, verify=verify, force=force)
     output(json_out, lambda: result, lambda: [export_table(result)])
     v = result["verify"]
     if v is not None and not v["ok"]:

@@ -79,6 +79,18 @@ state = {"quiet": False}
 """Set by the app's callback from the global `--quiet` (`lstmcli -q COMMAND`)."""
 
 
+def quiet_now(quiet: bool) -> bool:
+    """`--quiet` given to the command or before it (`lstmcli -q CMD`)."""
+    return quiet or state["quiet"]
+
+
+def shows_progress(quiet: bool, json_out: bool) -> bool:
+    """Progress and spinners go to stderr on a terminal only, and not with --quiet or --json."""
+    from lstmcli.render import stderr_console
+
+    return stderr_console().is_terminal and not quiet_now(quiet) and not json_out
+
+
 Json = Annotated[bool, typer.Option("--json", help="One JSON document on stdout, nothing else.")]
 Quiet = Annotated[
     bool,

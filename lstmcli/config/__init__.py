@@ -7,7 +7,7 @@ from __future__ import annotations
 from lstmcli.config.loading import dump_yaml, in_source, load, validate
 from lstmcli.config.messages import KeyedError, kind_of
 from lstmcli.config.overrides import apply_sets, parse_set
-from lstmcli.config.reference import STARTER, json_schema, reference_markdown
+from lstmcli.config.reference import STARTER, json_schema, reference_markdown, reference_rows
 from lstmcli.config.schema import (
     Chrono,
     Config,
@@ -26,6 +26,7 @@ from lstmcli.config.yaml12 import Loader, load_yaml, read_yaml
 
 __all__ = [
     "STARTER",
+    "reference_rows",
     "Chrono",
     "Config",
     "DataConfig",

@@ -20,11 +20,9 @@ def json_schema() -> dict[str, Any]:
     return schema
 
 
-def reference_markdown() -> str:
-    """Every config key as a Markdown table (key, default, meaning), generated from the schema:
-    `docs/config.md` is this text (`lstmcli config reference > docs/config.md`), and a test fails
-    when the two differ."""
-    rows: list[tuple[str, str, str]] = []
+def reference_rows() -> list[dict[str, Any]]:
+    """Every config key with its default and meaning, from the schema (`config reference --json`)."""
+    rows: list[dict[str, Any]] = []
 
     def walk(model: type[BaseModel], prefix: str) -> None:
         for name, info in model.model_fields.items():
@@ -33,15 +31,33 @@ def reference_markdown() -> str:
             if sub is not None and issubclass(sub, BaseModel):
                 walk(sub, f"{key}.")
                 continue
-            if info.is_required():
-                default = "required"
-            else:
-                value = info.get_default(call_default_factory=True)
-                default = "–" if value is None else f"`{json.dumps(value, default=str)}`"
-            text = (info.description or "").replace("|", "\\|").replace("\n", " ")
-            rows.append((f"`{key}`", default, text))
+            required = info.is_required()
+            value = None if required else info.get_default(call_default_factory=True)
+            rows.append(
+                {
+                    "key": key,
+                    "required": required,
+                    "default": json.loads(json.dumps(value, default=str)),
+                    "description": info.description or "",
+                }
+            )
 
     walk(Config, "")
+    return rows
+
+
+def reference_markdown() -> str:
+    """Every config key as a Markdown table (key, default, meaning), generated from the schema:
+    `docs/config.md` is this text (`lstmcli config reference > docs/config.md`), and a test fails
+    when the two differ."""
+    rows: list[tuple[str, str, str]] = []
+    for row in reference_rows():
+        if row["required"]:
+            default = "required"
+        else:
+            default = "–" if row["default"] is None else f"`{json.dumps(row['default'], default=str)}`"
+        text = row["description"].replace("|", "\\|").replace("\n", " ")
+        rows.append((f"`{row['key']}`", default, text))
     lines = [
         "# Config reference",
         "",
@@ -58,7 +74,7 @@ def reference_markdown() -> str:
 STARTER = """\
 # lstmcli starter config: `lstmcli train THIS_FILE` trains it as it is.
 # Every key not written here takes its default: `lstmcli config show THIS_FILE` prints them all.
-# Editors can check this file: see "Editor support" in lstmcli's README.
+# Editors can check this file: see "Editor support" in lstmcli's docs/cli.md (`lstmcli config schema`).
 
 # The one-hot vocabulary: list order is the one-hot index. Quote tokens YAML would read as
 # booleans or numbers ("yes", "no", "on", "1").

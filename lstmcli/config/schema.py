@@ -250,8 +250,10 @@ class TrainConfig(_Strict):
     eval_stride: int | None = Field(
         None,
         ge=1,
-        description="Tokens between validation and test windows over a file; default "
-        "sequence_length (every held-out token predicted once). A multiple of data.stride.",
+        description="Tokens between validation and test windows over a file (and evaluate "
+        "--data), on one grid from each document's start; default sequence_length (every held-out "
+        "token predicted once), rounded up to a multiple of data.stride when that does not divide "
+        "it. A multiple of data.stride.",
     )
     steps_per_epoch: int | None = Field(None, ge=1, description="Cap on steps in one epoch.")
     shuffle: bool = Field(True, description="Shuffle the training sequences every epoch (by seed).")

@@ -94,9 +94,36 @@ class Windows:
 
     def eval_ranges(self, part: str) -> tuple[np.ndarray, np.ndarray, int]:
         """(lo, hi, every): the validation or test windows are lo, lo + every, … < hi of each
-        range, so held-out windows do not overlap by default (see train.eval_stride)."""
+        range, so held-out windows do not overlap by default (see train.eval_stride).
+
+        One grid for every held-out window of a document: windows every `every` from the
+        document's first, kept where they lie in the part. Adjacent blocks of a part are one
+        range (sorted, merged, then cut at document ends), so no two held-out windows overlap at
+        a block boundary (a grid restarting at each block predicted some tokens twice there).
+        """
         lo, hi = self.ranges(part)
-        return lo, hi, self.eval_every
+        every = self.eval_every
+        if lo.size == 0:
+            return lo, hi, every
+        order = np.argsort(lo, kind="stable")
+        lo, hi = lo[order], hi[order]
+        # Merge ranges that touch, then cut them at document boundaries.
+        starts = np.concatenate([[True], lo[1:] > hi[:-1]])
+        mlo = lo[starts]
+        mhi = np.maximum.reduceat(hi, np.flatnonzero(starts))
+        cuts = self.doc_windows[1:-1]
+        pieces_lo, pieces_hi = [], []
+        for a, b in zip(mlo.tolist(), mhi.tolist(), strict=True):
+            inner = cuts[(cuts > a) & (cuts < b)].tolist()
+            edges = [a, *inner, b]
+            pieces_lo += edges[:-1]
+            pieces_hi += edges[1:]
+        plo = np.asarray(pieces_lo, np.int64)
+        phi = np.asarray(pieces_hi, np.int64)
+        doc_first = self.doc_windows[np.searchsorted(self.doc_windows[1:], plo, side="right")]
+        plo = plo + (-(plo - doc_first)) % every  # the first window on the document's grid
+        keep = phi > plo
+        return plo[keep], phi[keep], every
 
     def eval_index(self, part: str) -> np.ndarray:
         """Every window index evaluated for a held-out part, in order (int64)."""

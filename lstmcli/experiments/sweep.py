@@ -48,6 +48,9 @@ class Point:
     epochs: int = 0
     trial: int | None = None
     error: str | None = None
+    host: str | None = None  # with a study (--storage, --workers): the host that ran it
+    run_dir: str | None = None  # … and its run directory there
+    attempts: list[int] = field(default_factory=list)  # … and its trials (a retry after a kill)
 
 
 @dataclass
@@ -65,6 +68,13 @@ class Plan:
     space: dict[str, Any] | None = None
     trials: int = 0
     seed: int = 0
+    storage: str | None = None  # an Optuna storage URL, password removed; None: study.db inside
+    study: str | None = None  # the study's name in it (None: no study, a grid in this process)
+    workers: int = 1
+
+    @property
+    def uses_study(self) -> bool:
+        return self.study is not None
 
     def to_json(self) -> dict[str, Any]:
         best = best_point(self.points, self.objective)
@@ -80,6 +90,9 @@ class Plan:
             "requires": self.requires,
             "points": [asdict(p) for p in self.points],
             "best": asdict(best) if best is not None else None,
+            "storage": self.storage,
+            "study": self.study,
+            "workers": self.workers,
             "base": self.base,
         }
 
@@ -243,6 +256,9 @@ def plan(
     space_path: Path | None = None,
     trials: int = 0,
     seed: int | None = None,
+    storage: str | None = None,
+    study: str | None = None,
+    workers: int = 1,
 ) -> Plan:
     """Check a new sweep completely (every point's config, the objective, the output folder)."""
     from lstmcli.data import load_windows
@@ -257,6 +273,11 @@ def plan(
     if space_path is not None:
         if grid:
             raise UsageError("--search: give --set with single values only (a grid and a search do not mix)")
+        if trials == 0:
+            raise UsageError(
+                f"--search {space_path}: expected --trials N, how many trials to sample (e.g. --trials 20), "
+                "got no --trials"
+            )
         if trials < 1:
             raise UsageError(f"--trials: expected at least 1 with --search, got {trials}")
         space = read_space(space_path)
@@ -300,6 +321,9 @@ def plan(
         space=space,
         trials=trials,
         seed=cfg.seed if seed is None else seed,
+        storage=storage,
+        study=(study or config_path.stem) if kind == "search" or storage or workers > 1 else None,
+        workers=workers,
     )
 
 
@@ -322,6 +346,10 @@ def load_plan(sweep_dir: Path) -> Plan:
             space=data.get("space"),
             trials=data["trials"],
             seed=data["seed"],
+            storage=data.get("storage"),
+            # a search sweep.json from before studies: its points seed a new study.db
+            study=data.get("study") or (Path(data["config"]).stem if data["kind"] == "search" else None),
+            workers=data.get("workers", 1),
         )
     except (KeyError, TypeError) as e:
         raise UsageError(f"{path}: not a sweep.json this lstmcli wrote ({e})") from None
@@ -390,82 +418,22 @@ def _train_point(p: Plan, point: Point, cfg: Config, listeners: list[Any], progr
 
 
 def run(p: Plan, progress_for: Callable[[Point], Any] | None = None) -> Plan:
-    """Run (or finish) every point of a sweep, saving sweep.json after each."""
+    """Run (or finish) every point of a grid in this process, saving sweep.json after each.
+    Sweeps with a study (searches, --storage, --workers) run through `sweep_workers.run`."""
+    if p.uses_study:  # a programming error: the caller picks the runner
+        raise RuntimeError("a sweep with a study runs through sweep_workers.run")
     p.out.mkdir(parents=True, exist_ok=True)
     runs.claim(p.out)  # one process per sweep folder
     _save(p)
-    if p.kind == "grid":
-        for point in p.points:
-            if point.status in DONE:
-                continue
-            cfg = point_config(p.base, point.values, p.source)
-            try:
-                _train_point(p, point, cfg, [], progress_for(point) if progress_for else None)
-            finally:
-                _save(p)
-        return p
-    _search(p, progress_for)
-    return p
-
-
-def _search(p: Plan, progress_for: Callable[[Point], Any] | None) -> None:  # noqa: C901 - to split (issue 21), module busy this round
-    try:
-        import optuna
-    except ImportError:
-        raise UsageError(
-            "--search needs Optuna: pip install 'lstmcli[search]' (grids need nothing more)"
-        ) from None
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    if p.space is None:  # a programming error: search plans always carry their space
-        raise RuntimeError("a search sweep without a space")
-    dists = {k: _distribution(optuna, spec) for k, spec in p.space.items()}
-    study = optuna.create_study(
-        direction="minimize" if p.objective.mode == "min" else "maximize", pruner=make_pruner(optuna)
-    )
-    pending: Point | None = None
-    for point in p.points:  # what an interrupted search had done
+    for point in p.points:
         if point.status in DONE:
-            study.add_trial(_frozen(optuna, point, dists, p.objective, p.out))
-        else:
-            pending = point
-    while len([q for q in p.points if q.status in DONE]) < p.trials:
-        # A sampler seeded per trial number: the same seed gives the same trials, resumed or not.
-        study.sampler = optuna.samplers.TPESampler(seed=p.seed + len(study.trials))
-        if pending is not None:
-            study.enqueue_trial(pending.values)
-        trial = study.ask(dists)
-        if pending is not None:
-            point, pending = pending, None
-            for row in runs.read_history(p.out / point.name):
-                if p.objective.metric in row:
-                    trial.report(row[p.objective.metric], int(row["epoch"]))
-        else:
-            values = {k: trial.params[k] for k in p.space}
-            point = Point(point_name(values, f"{trial.number:03d}-"), values, trial=trial.number)
-            p.points.append(point)
+            continue
         cfg = point_config(p.base, point.values, p.source)
-
-        def on_epoch(epoch: int, row: dict[str, float], trial: Any = trial, point: Point = point) -> None:
-            value = row.get(p.objective.metric)
-            if value is None:
-                return
-            trial.report(value, epoch + 1)
-            point.epochs = epoch + 1
-            point.metrics = {k: v for k, v in row.items() if k != "epoch"}
-            if trial.should_prune():
-                raise Pruned(f"pruned at epoch {epoch + 1}: {p.objective.metric} = {value:.4g}")
-
         try:
-            _train_point(p, point, cfg, [_Listener(on_epoch)], progress_for(point) if progress_for else None)
+            _train_point(p, point, cfg, [], progress_for(point) if progress_for else None)
         finally:
             _save(p)
-        value = point.metrics.get(p.objective.metric)
-        if point.status == "finished" and value is not None:
-            study.tell(trial, value)
-        elif point.status == "pruned":
-            study.tell(trial, state=optuna.trial.TrialState.PRUNED)
-        else:
-            study.tell(trial, state=optuna.trial.TrialState.FAIL)
+    return p
 
 
 def make_pruner(optuna: Any) -> Any:
@@ -474,7 +442,7 @@ def make_pruner(optuna: Any) -> Any:
     return optuna.pruners.MedianPruner(n_startup_trials=2)
 
 
-def _distribution(optuna: Any, spec: dict[str, Any]) -> Any:
+def distribution(optuna: Any, spec: dict[str, Any]) -> Any:
     if "choices" in spec:
         return optuna.distributions.CategoricalDistribution(spec["choices"])
     lo, hi, log = spec["low"], spec["high"], bool(spec.get("log", False))
@@ -483,7 +451,7 @@ def _distribution(optuna: Any, spec: dict[str, Any]) -> Any:
     return optuna.distributions.FloatDistribution(float(lo), float(hi), log=log, step=spec.get("step"))
 
 
-def _frozen(optuna: Any, point: Point, dists: dict[str, Any], objective: Objective, out: Path) -> Any:
+def frozen(optuna: Any, point: Point, dists: dict[str, Any], objective: Objective, out: Path) -> Any:
     """A finished or pruned point as an Optuna trial, so the sampler and pruner know it."""
     hist = runs.read_history(out / point.name)
     inter = {int(r["epoch"]): r[objective.metric] for r in hist if objective.metric in r}

@@ -83,6 +83,16 @@ def set_seed(seed: int) -> None:
     tf.config.experimental.enable_op_determinism()
 
 
+def set_threads(intra: int, inter: int) -> None:
+    """Cap TensorFlow's thread pools (before its first op): a sweep's N worker processes each take
+    their share of the cores instead of all of them (N × all-core pools oversubscribe the CPU)."""
+    keras()
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(intra)
+    tf.config.threading.set_inter_op_parallelism_threads(inter)
+
+
 def build_model(cfg: Config) -> Any:
     """The training model: one-hot input → stacked recurrent layers → Dense softmax per step.
 

@@ -14,8 +14,14 @@ Each LSTM layer runs a hand-written kernel instead of `keras.layers.LSTM`:
 The variables are the layers' own (`kernel`, `recurrent_kernel`, `bias` in Keras's i, f, g, o
 column order), so `tape.gradient(loss, model.trainable_variables)` returns gradients in the stock
 layout and the saved model stays a stock Keras model. GRU and SimpleRNN layers, and LSTM layers
-configured in any way `build_model` does not (other activations, inner dropout, masking…), run
-their stock layer inside the same function.
+configured in any way `build_model` does not (other activations, inner dropout…), run their stock
+layer inside the same function.
+
+Padding (`task: classify`: a `Masking` layer after the one-hot input, padded ids < 0 give all-zero
+rows) is masked as Keras masks it: a masked step carries h and c through unchanged (its output is
+the carried h), and a last layer without `return_sequences` returns the h after the last unmasked
+step. The backward pass is the same recurrence with the masked steps' factors set so that dz = 0
+there and dh, dc flow through to the step before (see `_masked`).
 """
 
 from __future__ import annotations
@@ -30,7 +36,7 @@ MAX_UNROLL = 512
 Forward = Callable[..., Any]
 
 
-def make_forward(model: Any, *, chains: int = 2, unroll: bool = True, xla: bool = False) -> Forward:
+def make_forward(model: Any, *, chains: int = 2, unroll: bool = True, xla: bool = False) -> Forward:  # noqa: C901 - to split (issue 21)
     """`forward(ids, training)`: the probabilities `model(one_hot(ids), training=training)`, fast.
 
     `ids`: int32 token ids of shape (B, T), any B ≥ 1 (a shorter last batch too) and T ≥ 1. T
@@ -47,18 +53,31 @@ def make_forward(model: Any, *, chains: int = 2, unroll: bool = True, xla: bool 
     weights and batch give bit-identical gradients. Dropout and Dense are the model's own layers
     (same random draws as the stock model given the same seed generator state).
     """
+    import keras
     import tensorflow as tf
 
     vocab = int(model.inputs[0].shape[-1])
     layers = list(model.layers)
     recurrence = _recurrence(chains, unroll, xla)
+    masked_recurrence = _recurrence(chains, unroll, xla, masked=True)
 
     def forward(ids: Any, training: bool = False) -> Any:
         ids = tf.convert_to_tensor(ids)
         ids = tf.cast(ids, tf.int32)
         h: Any = None  # batch-major (B, T, features) between layers
+        mask: Any = None  # (B, T) bool once a Masking layer has run, as Keras propagates it
         for layer in layers:
-            if _fast_lstm(layer):
+            if isinstance(layer, keras.layers.Masking):
+                if h is None and float(layer.mask_value) == 0.0:
+                    # one_hot(id) is an all-zero row exactly when id is outside [0, vocab)
+                    mask = (ids >= 0) & (ids < vocab)
+                    ids = tf.where(mask, ids, 0)  # a valid row to gather; masked, it is never used
+                    continue
+                if h is None:
+                    h = tf.one_hot(ids, vocab, dtype=tf.float32)
+                mask = tf.reduce_any(tf.not_equal(h, layer.mask_value), axis=-1)
+                h = layer(h)
+            elif _fast_lstm(layer):
                 cell = layer.cell
                 kernel = tf.convert_to_tensor(cell.kernel)
                 bias = tf.convert_to_tensor(cell.bias)
@@ -69,12 +88,24 @@ def make_forward(model: Any, *, chains: int = 2, unroll: bool = True, xla: bool 
                 else:
                     xwb = _project(tf.transpose(h, [1, 0, 2]), kernel) + bias
                 recurrent = tf.convert_to_tensor(cell.recurrent_kernel)
-                seq = recurrence(xwb, recurrent)
-                h = tf.transpose(seq, [1, 0, 2])
+                if mask is None:
+                    seq = recurrence(xwb, recurrent)
+                else:  # 1.0 where a step is masked (carried), time-major (T, B, 1)
+                    keep = tf.cast(tf.logical_not(tf.transpose(mask))[:, :, None], xwb.dtype)
+                    seq = masked_recurrence(xwb, recurrent, keep)
+                if layer.return_sequences:
+                    h = tf.transpose(seq, [1, 0, 2])
+                else:  # the last step's output: with a mask, the h after the last unmasked step
+                    h, mask = seq[-1], None
             else:
                 if h is None:
                     h = tf.one_hot(ids, vocab, dtype=tf.float32)
-                h = layer(h, training=training)
+                if mask is not None and isinstance(layer, keras.layers.RNN):
+                    h = layer(h, training=training, mask=mask)
+                    if not layer.return_sequences:
+                        mask = None
+                else:
+                    h = layer(h, training=training)
         return h
 
     return forward
@@ -88,8 +119,7 @@ def _fast_lstm(layer: Any) -> bool:
         return False
     cell = layer.cell
     return bool(
-        layer.return_sequences
-        and not layer.go_backwards
+        not layer.go_backwards
         and not layer.stateful
         and not layer.return_state
         and cell.use_bias
@@ -126,22 +156,30 @@ def gather_rows(kernel: Any, ids_tm: Any) -> Any:
 
 
 _SAVED = ("h", "local", "dc_dh", "f")
+_SAVED_MASKED = (*_SAVED, "keep")
 
 
-def _recurrence(chains: int, unroll: bool, xla: bool) -> Callable[[Any, Any], Any]:
-    """The custom-gradient recurrence; with `xla` its forward and its backward pass each run as one
-    XLA cluster even when the caller's step is not compiled."""
+def _recurrence(chains: int, unroll: bool, xla: bool, masked: bool = False) -> Callable[..., Any]:
+    """The custom-gradient recurrence `seq(xwb, recurrent)` (with `masked`: `seq(xwb, recurrent,
+    keep)`, keep (T, B, 1) 1.0 at masked steps); with `xla` its forward and its backward pass each
+    run as one XLA cluster even when the caller's step is not compiled."""
     import tensorflow as tf
 
-    def forward_all(xwb: Any, recurrent: Any) -> list[Any]:
-        saved = [_forward(p, recurrent, unroll, in_step=xla) for p in _split(xwb, chains)]
-        return [_join([s[k] for s in saved]) for k in _SAVED]
+    names = _SAVED_MASKED if masked else _SAVED
+
+    def forward_all(xwb: Any, recurrent: Any, *keep: Any) -> list[Any]:
+        keeps = _split(keep[0], chains) if keep else [None] * chains
+        saved = [
+            _forward(p, recurrent, unroll, in_step=xla, keep=m)
+            for p, m in zip(_split(xwb, chains), keeps, strict=True)
+        ]
+        return [_join([s[k] for s in saved]) for k in names]
 
     def backward_all(dh: Any, recurrent: Any, *saved: Any) -> tuple[Any, Any]:
         recurrent_t = tf.transpose(recurrent)  # once, not at every step
         parts = [_split(x, chains) for x in (dh, *saved)]
         outs = [
-            _backward(d, dict(zip(_SAVED, s, strict=True)), recurrent_t, unroll)
+            _backward(d, dict(zip(names, s, strict=True)), recurrent_t, unroll)
             for d, *s in zip(*parts, strict=True)
         ]
         return _join([o[0] for o in outs]), tf.add_n([o[1] for o in outs])
@@ -161,7 +199,30 @@ def _recurrence(chains: int, unroll: bool, xla: bool) -> Callable[[Any, Any], An
 
         return saved[0], grad
 
-    return seq  # type: ignore[no-any-return]
+    @tf.custom_gradient  # type: ignore[untyped-decorator]
+    def seq_masked(xwb: Any, recurrent: Any, keep: Any) -> Any:
+        saved = forward_all(tf.stop_gradient(xwb), tf.stop_gradient(recurrent), tf.stop_gradient(keep))
+
+        def grad(dh: Any) -> Any:
+            return (*backward_all(dh, recurrent, *saved), tf.zeros_like(keep))  # the mask: no gradient
+
+        return saved[0], grad
+
+    return seq_masked if masked else seq  # type: ignore[no-any-return]
+
+
+def _masked(factors: dict[str, Any], keep: Any) -> dict[str, Any]:
+    """The backward factors of masked steps (keep = 1.0; 0.0 elsewhere, exact either way): a
+    masked step computed h = h_prev and c = c_prev, so its dz is 0 (local = dc_dh = 0), dc passes
+    to the step before unchanged (f = 1) and so does dh (`keep` adds dh to dh_prev, in `_backward`)."""
+    live = 1.0 - keep
+    return {
+        **factors,
+        "local": factors["local"] * live,
+        "dc_dh": factors["dc_dh"] * live,
+        "f": factors["f"] * live + keep,
+        "keep": keep,
+    }
 
 
 def _join(parts: list[Any]) -> Any:
@@ -182,8 +243,9 @@ def _split(x: Any, chains: int) -> list[Any]:
     return parts
 
 
-def _forward(xw: Any, recurrent: Any, unroll: bool, in_step: bool) -> dict[str, Any]:
+def _forward(xw: Any, recurrent: Any, unroll: bool, in_step: bool, keep: Any = None) -> dict[str, Any]:
     """The forward recurrence of one chain and what the backward pass needs, stacked over T.
+    `keep` (T, B, 1): 1.0 at masked steps, which carry h and c through unchanged (Keras's masking).
 
     The backward factors (`_factors`) are computed inside each step when `in_step` (under XLA
     they fuse into the step's gate math: no extra pass over memory), else once over all steps
@@ -194,23 +256,31 @@ def _forward(xw: Any, recurrent: Any, unroll: bool, in_step: bool) -> dict[str, 
     steps = xw.shape[0]
     units = recurrent.shape[0]
     if not unroll or steps is None or steps > MAX_UNROLL:
-        return _forward_loop(xw, recurrent, in_step)
+        return _forward_loop(xw, recurrent, in_step, keep)
     xs = tf.unstack(xw, num=steps)
-    h: Any = None
+    carry = None if keep is None else tf.unstack(keep > 0.5, num=steps)
+    keeps = None if keep is None else tf.unstack(keep, num=steps)
     c: Any = tf.zeros_like(xs[0][:, :units])
+    h: Any = None if keep is None else c
     kept: dict[str, list[Any]] = {}
     for t in range(steps):
         z = xs[t] if h is None else xs[t] + tf.matmul(h, recurrent)
-        c_prev = c
+        c_prev, h_prev = c, h
         i, f, g, o, c, tc = _cell(z, c_prev, units)
         h = o * tc
+        if carry is not None:
+            h, c = tf.where(carry[t], h_prev, h), tf.where(carry[t], c_prev, c)
         # Without in_step only z and c are kept: the gates are recomputed from the stacked z in
         # one pass (a per-step concat of the four gates cost more: 7 ms/step of ConcatV2).
-        step = _factors(i, f, g, o, c_prev, tc) if in_step else {"z": z, "c": c}
+        if in_step:
+            step = _factors(i, f, g, o, c_prev, tc)
+            step = step if keeps is None else _masked(step, keeps[t])
+        else:
+            step = {"z": z, "c": c}
         for k, v in {"h": h, **step}.items():
             kept.setdefault(k, []).append(v)
     stacked = {k: tf.stack(v) for k, v in kept.items()}
-    return stacked if in_step else _stacked_factors(stacked, units)
+    return stacked if in_step else _stacked_factors(stacked, units, keep)
 
 
 def _cell(z: Any, c_prev: Any, units: int) -> tuple[Any, Any, Any, Any, Any, Any]:
@@ -235,8 +305,9 @@ def _factors(i: Any, f: Any, g: Any, o: Any, c_prev: Any, tc: Any) -> dict[str, 
     return {"local": local, "dc_dh": o * (1.0 - tc * tc), "f": f}
 
 
-def _stacked_factors(stacked: dict[str, Any], units: int) -> dict[str, Any]:
-    """`_factors` over all steps at once from the stacked gates and cell states."""
+def _stacked_factors(stacked: dict[str, Any], units: int, keep: Any = None) -> dict[str, Any]:
+    """`_factors` over all steps at once from the stacked gates and cell states (c carried through
+    masked steps, so c_prev is the shifted c; the masked steps' factors are then `_masked`)."""
     import tensorflow as tf
 
     z, c = stacked["z"], stacked["c"]
@@ -245,10 +316,11 @@ def _stacked_factors(stacked: dict[str, Any], units: int) -> dict[str, Any]:
     g = tf.tanh(z[..., 2 * units : 3 * units])
     o = tf.sigmoid(z[..., 3 * units :])
     c_prev = tf.concat([tf.zeros_like(c[:1]), c[:-1]], axis=0)
-    return {"h": stacked["h"], **_factors(i, f, g, o, c_prev, tf.tanh(c))}
+    factors = _factors(i, f, g, o, c_prev, tf.tanh(c))
+    return {"h": stacked["h"], **(factors if keep is None else _masked(factors, keep))}
 
 
-def _forward_loop(xw: Any, recurrent: Any, in_step: bool) -> dict[str, Any]:
+def _forward_loop(xw: Any, recurrent: Any, in_step: bool, keep: Any = None) -> dict[str, Any]:
     import tensorflow as tf
 
     units = recurrent.shape[0]
@@ -256,13 +328,22 @@ def _forward_loop(xw: Any, recurrent: Any, in_step: bool) -> dict[str, Any]:
     batch = tf.shape(xw)[1]
     zero = tf.zeros([batch, units], xw.dtype)
     names = ["h", "local", "dc_dh", "f"] if in_step else ["h", "z", "c"]
+    if in_step and keep is not None:
+        names.append("keep")
     arrays = [tf.TensorArray(xw.dtype, size=steps) for _ in names]
 
-    def body(t: Any, h: Any, c_prev: Any, *arrays: Any) -> Any:
-        z = xw[t] + tf.matmul(h, recurrent)
+    def body(t: Any, h_prev: Any, c_prev: Any, *arrays: Any) -> Any:
+        z = xw[t] + tf.matmul(h_prev, recurrent)
         i, f, g, o, c, tc = _cell(z, c_prev, units)
         h = o * tc
-        step = _factors(i, f, g, o, c_prev, tc) if in_step else {"z": z, "c": c}
+        if keep is not None:
+            carry = keep[t] > 0.5
+            h, c = tf.where(carry, h_prev, h), tf.where(carry, c_prev, c)
+        if in_step:
+            step = _factors(i, f, g, o, c_prev, tc)
+            step = step if keep is None else _masked(step, keep[t])
+        else:
+            step = {"z": z, "c": c}
         values = {"h": h, **step}
         return (t + 1, h, c, *(ta.write(t, values[k]) for ta, k in zip(arrays, names, strict=True)))
 
@@ -270,7 +351,7 @@ def _forward_loop(xw: Any, recurrent: Any, in_step: bool) -> dict[str, Any]:
         lambda t, *_: t < steps, body, [tf.constant(0), zero, zero, *arrays], maximum_iterations=_bound(steps)
     )
     stacked = {k: ta.stack() for k, ta in zip(names, arrays, strict=True)}
-    return stacked if in_step else _stacked_factors(stacked, units)
+    return stacked if in_step else _stacked_factors(stacked, units, keep)
 
 
 def _backward(dh_out: Any, saved: dict[str, Any], recurrent_t: Any, unroll: bool) -> tuple[Any, Any]:
@@ -279,11 +360,13 @@ def _backward(dh_out: Any, saved: dict[str, Any], recurrent_t: Any, unroll: bool
 
     units = recurrent_t.shape[1]
     h, local, dc_dh, f = (saved[k] for k in _SAVED)
+    keep = saved.get("keep")  # masked steps pass dh on to the step before
     steps = dh_out.shape[0]
     if not unroll or steps is None or steps > MAX_UNROLL:
-        dz = _backward_loop(dh_out, dc_dh, local, f, recurrent_t)
+        dz = _backward_loop(dh_out, dc_dh, local, f, recurrent_t, keep)
     else:
         dhs, dcdhs, locals_, fs = (tf.unstack(x, num=steps) for x in (dh_out, dc_dh, local, f))
+        keeps = None if keep is None else tf.unstack(keep, num=steps)
         dzs: list[Any] = [None] * steps
         dh_next: Any = None
         dc_next: Any = None
@@ -294,13 +377,15 @@ def _backward(dh_out: Any, saved: dict[str, Any], recurrent_t: Any, unroll: bool
             if t > 0:
                 dc_next = dc * fs[t]
                 dh_next = tf.matmul(dzs[t], recurrent_t)
+                if keeps is not None:
+                    dh_next = dh_next + dh * keeps[t]
         dz = tf.stack(dzs)
     # dR = Σ_t h_{t-1}ᵀ dz_t as one matmul over the sequence (h_{-1} = 0 drops step 0).
     drec = tf.matmul(tf.reshape(h[:-1], [-1, units]), tf.reshape(dz[1:], [-1, 4 * units]), transpose_a=True)
     return dz, drec
 
 
-def _backward_loop(dh_out: Any, dc_dh: Any, local: Any, f: Any, recurrent_t: Any) -> Any:
+def _backward_loop(dh_out: Any, dc_dh: Any, local: Any, f: Any, recurrent_t: Any, keep: Any = None) -> Any:
     import tensorflow as tf
 
     units = recurrent_t.shape[1]
@@ -313,7 +398,10 @@ def _backward_loop(dh_out: Any, dc_dh: Any, local: Any, f: Any, recurrent_t: Any
         dh = dh_out[t] + dh_next
         dc = dh * dc_dh[t] + dc_next
         dz = tf.concat([dc, dc, dc, dh], axis=1) * local[t]
-        return t - 1, tf.matmul(dz, recurrent_t), dc * f[t], dzs.write(t, dz)
+        dh_prev = tf.matmul(dz, recurrent_t)
+        if keep is not None:
+            dh_prev = dh_prev + dh * keep[t]
+        return t - 1, dh_prev, dc * f[t], dzs.write(t, dz)
 
     _, _, _, dzs = tf.while_loop(
         lambda t, *_: t >= 0, body, [steps - 1, zero, zero, dzs], maximum_iterations=_bound(steps)

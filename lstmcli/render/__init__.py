@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -43,15 +44,22 @@ def emit_json(data: Any) -> None:
     sys.stdout.flush()
 
 
-def output(as_json: bool, document: Callable[[], Any], tables: Callable[[], list[Any]]) -> None:
+def output(
+    as_json: bool, document: Callable[[], Any], tables: Callable[[], list[Any]], *, wide: bool = False
+) -> None:
     """The one output path of every command: `--json` prints one JSON document on stdout, else
     the tables (Rich renderables or plain text) go to stdout. Each side is built only when
-    it is shown."""
+    it is shown. `wide`: tables take the room they need, wider than the terminal if need be."""
     if as_json:
         emit_json(document())
         return
     con = stdout_console()
     for item in tables():
+        if wide and not isinstance(item, str):
+            from rich.measure import Measurement
+
+            room = con.options.update_width(1 << 16)
+            con.width = max(con.width, Measurement.get(con, room, item).maximum)
         con.print(item)
 
 
@@ -179,7 +187,7 @@ def _units_note(shown: range, total: int) -> str | None:
     )
 
 
-def inspect_tables(  # noqa: C901 - to split (issue 21), module busy this round
+def inspect_tables(  # noqa: C901 - to split (issue 21)
     r: InspectResult, precision: int, *, width: int = 240, units: str | None = None
 ) -> list[RenderableType]:
     from rich.table import Table
@@ -322,6 +330,9 @@ def _sequential(v: float) -> str:
     return f"black on rgb({fade},{255 - int(90 * v)},{fade})"
 
 
+LONG_UNITS = 8
+"""Units `inspect --gates` shows by default when they do not fit side by side (`--units` pages)."""
+
 GATE_SCALE = {
     "i": _sequential,
     "f": _sequential,
@@ -334,7 +345,13 @@ GATE_SCALE = {
 }
 
 
-def gate_tables(  # noqa: C901 - to split (issue 21), module busy this round
+def _gate_cell(key: str, v: float, precision: int) -> Any:
+    from rich.text import Text
+
+    return Text(_fmt(v, precision), style=GATE_SCALE.get(key, _diverging)(v))
+
+
+def gate_tables(  # noqa: C901 - to split (issue 21)
     r: InspectResult, precision: int, *, width: int = 240, units: str | None = None
 ) -> list[RenderableType]:
     """Per sequence: one row per timestep (token, then every gate and state per unit), coloured
@@ -355,41 +372,69 @@ def gate_tables(  # noqa: C901 - to split (issue 21), module busy this round
     items.append(f"[bold]gates and states per timestep[/] ({r.cell}, layer {r.layer}): {legend}")
     if not spec.has_cell_state:
         items.append(f"{r.cell} has no cell state: c is null")
-    shown = unit_range(r.units, units, width, len(keys) * (precision + 5), 14)
+    items.append("heatmaps of h and c: blue -1 … white 0 … red +1")
+    token_width = max(len(step["token"]) for steps in r.steps for step in steps)
+    fixed = 3 + max(token_width, 5) + 3
+    side = unit_range(r.units, units, width, len(keys) * (precision + 6), fixed)
+    wanted = unit_range(r.units, units, 1 << 30, 1)
+    # Units side by side when all wanted fit the width; else one row per timestep and unit
+    # (as wide as one unit), for up to LONG_UNITS units unless --units asks for more.
+    long = len(side) < len(wanted)
+    shown = wanted if not long or units is not None else wanted[:LONG_UNITS]
     note = _units_note(shown, r.units)
     if note:
         items.append(note)
     # The heatmaps have units as rows: every unit fits, unless --units picks some.
-    heat_units = unit_range(r.units, units, 1 << 30, 1)
+    heat_units = wanted
     for toks, steps in zip(r.inputs, r.steps, strict=True):
         label = r.sep.join(toks)
         t = Table(title=f"{label!r}: gates", title_justify="left", box=box.SIMPLE_HEAD, padding=(0, 1))
         t.add_column("t", justify="right")
         t.add_column("token")
+        if long:
+            t.add_column("unit", justify="right")
         for k in keys:
-            for u in shown:
-                t.add_column(f"{k}{u}", justify="right")
+            for u in [None] if long else shown:
+                t.add_column(k if u is None else f"{k}{u}", justify="right")
         for n, step in enumerate(steps):
+            if long:
+                for i, u in enumerate(shown):
+                    t.add_row(
+                        str(n) if i == 0 else "",
+                        step["token"] if i == 0 else "",
+                        str(u),
+                        *(_gate_cell(k, step[k][u], precision) for k in keys),
+                        end_section=i == len(shown) - 1 and len(shown) > 1,
+                    )
+                continue
             cells: list[Any] = [str(n), step["token"]]
             for k in keys:
                 for v in step[k][shown.start : shown.stop]:
-                    cells.append(Text(_fmt(v, precision), style=GATE_SCALE.get(k, _diverging)(v)))
+                    cells.append(_gate_cell(k, v, precision))
             t.add_row(*cells)
         items.append(t)
         for k in ("h", "c"):
             if k not in keys:
                 continue
+            # As many timesteps as fit the width; the rest are said, not squeezed into "…".
+            fit = max(1, (width - 8) // (max(5, token_width + 2) + 3))
             hm = Table(
-                title=f"{label!r}: {k} over time × units (blue -1 … white 0 … red +1)",
+                title=f"{label!r}: {k} over time",
                 title_justify="left",
+                caption=f"timesteps 0–{fit - 1} of {len(steps)} shown (a wider terminal, or --json, "
+                "has the rest)"
+                if fit < len(steps)
+                else None,
+                caption_justify="left",
                 show_lines=False,
             )
             hm.add_column("unit")
-            for n, step in enumerate(steps):
+            for n, step in enumerate(steps[:fit]):
                 hm.add_column(f"{n} {step['token']}", justify="right")
             for u in heat_units:
                 hm.add_row(
-                    str(u), *(Text(_fmt(step[k][u], 2), style=_diverging(step[k][u])) for step in steps)
+                    str(u),
+                    *(Text(_fmt(step[k][u], 2), style=_diverging(step[k][u])) for step in steps[:fit]),
                 )
             items.append(hm)
     return items
@@ -401,6 +446,50 @@ def verify_line(v: dict[str, Any]) -> str:
         f"verify: largest difference NumPy vs Keras {v['max_abs_diff']:.3e} "
         f"(tolerance {v['tolerance']:.0e} absolute or relative): {status}"
     )
+
+
+# ---------------------------------------------------------------- units
+
+
+def units_tables(r: Any, top: int) -> list[RenderableType]:
+    """`units`: the ranked (unit, state) table, then the top unit's trace as a coloured strip
+    over the text (one background per token: the gate scale for gates, blue … red for states,
+    scaled to the largest |value| shown). On a pipe or under NO_COLOR the strip is plain text."""
+    from rich import box
+    from rich.table import Table
+    from rich.text import Text
+
+    f = r.feature
+    metric = "AUC" if f.metric == "auc" else "r"
+    held = f", {r.positives:,} inside" if r.positives is not None else ""
+    # Text, not markup: a regex such as [^"]* must show as itself.
+    seqs = f"{r.sequences:,} sequence{'s' if r.sequences != 1 else ''}"
+    heading = Text(
+        f"units of {r.cell} layer {r.layer} ranked by {f.describe()} ({r.tokens:,} tokens in {seqs}{held})"
+    )
+    t = Table(box=box.SIMPLE_HEAD)
+    t.add_column("rank", justify="right")
+    t.add_column("unit", justify="right")
+    t.add_column("state")
+    t.add_column(metric, justify="right")
+    for n, s in enumerate(r.ranked[:top]):
+        t.add_row(str(n + 1), str(s.unit), s.state, f"{s.score:+.3f}" if metric == "r" else f"{s.score:.3f}")
+    best = r.ranked[0]
+    gate = best.state in ("i", "f", "o", "z", "r")
+    span = max((abs(v) for v in r.strip_values), default=1.0) or 1.0
+    strip = Text()
+    for tok, v, x in zip(r.strip_tokens, r.strip_values, r.strip_feature, strict=True):
+        style = _sequential(v) if gate else _diverging(v / span)
+        if f.binary and x > 0:
+            style += " underline"  # the tokens inside a match
+        shown = "↵" if tok == "\n" else tok
+        strip.append(shown, style=style)
+        strip.append("\n" if tok == "\n" else r.sep)
+    scale = "white 0 … green 1" if gate else f"blue {-span:.3g} … white 0 … red {span:.3g}"
+    more = "" if len(r.strip_tokens) >= r.tokens else f", the first {len(r.strip_tokens)} tokens"
+    marked = "; matches underlined" if f.binary else ""
+    head = f"unit {best.unit} {best.state} over {r.source}{more} ({scale}{marked}):"
+    return [heading, t, Text(head), strip]
 
 
 # ---------------------------------------------------------------- runs and compare
@@ -433,29 +522,70 @@ def runs_json(found: list[Any]) -> dict[str, Any]:
     }
 
 
-def runs_table(found: list[Any], root: Any) -> RenderableType:
+def _headline(metrics: dict[str, float]) -> str | None:
+    """The one number a run is judged by: validation loss if it has one, else test, else train."""
+    return next((m for m in ("val_loss", "test_loss", "loss") if m in metrics), None)
+
+
+def runs_table(found: list[Any], root: Any, width: int | None = None) -> RenderableType:
+    """Runs as rows. Name, status, epochs and the headline metric always, in full; then as many
+    more columns as fit `width` (None: every column, `runs --wide`)."""
     from rich.table import Table
 
-    t = Table(title=f"runs under {root} ({len(found)})", title_justify="left")
-    t.add_column("run")
-    t.add_column("started")
-    t.add_column("status")
-    for k in RUN_KEYS:
-        t.add_column(k.split(".")[-1], justify="right")
+    def status(r: Any) -> str:
+        return f"running (pid {r.running_pid})" if r.running else ("done" if r.record else "stopped")
+
+    def epochs(r: Any) -> str:
+        done = r.state.get("epoch") if getattr(r, "state", None) else None
+        total = r.config.get("train.epochs", "")
+        return f"{done}/{total}" if done is not None and done != total else str(total)
+
+    order = ("val_loss", "test_loss", "loss")
+    headline = sorted({h for r in found if (h := _headline(r.metrics))}, key=order.index)
     # A classifier's per-label numbers (val_f1_pos, …) stay in --json and metrics.json; its
     # macro F1 stands for them here.
     per_label = ("precision_", "recall_", "f1_", "val_precision_", "val_recall_", "val_f1_")
-    names = sorted({m for r in found for m in r.metrics if not m.startswith(per_label)})
-    for m in names:
-        t.add_column(m, justify="right")
+    others = sorted({m for r in found for m in r.metrics if not m.startswith(per_label)} - set(headline))
+    others.sort(key=lambda m: (m.removeprefix("val_").removeprefix("test_") != "accuracy", m))
+
+    def metric(m: str) -> Callable[[Any], str]:
+        return lambda r: f"{r.metrics[m]:.4f}" if m in r.metrics else ""
+
+    def key(k: str) -> Callable[[Any], str]:
+        return lambda r: str(r.config.get(k, ""))
+
+    # (header, cell, right-aligned), most wanted first: the first four are always shown.
+    columns: list[tuple[str, Callable[[Any], str], bool]] = [
+        ("run", lambda r: r.name, False),
+        ("status", status, False),
+        ("epochs", epochs, True),
+        *((m, metric(m), True) for m in headline),
+        *((m, metric(m), True) for m in others if m.removeprefix("val_").removeprefix("test_") == "accuracy"),
+        ("started", lambda r: (r.started or "")[:16].replace("T", " "), False),
+        *((k.split(".")[-1], key(k), True) for k in RUN_KEYS if k != "train.epochs"),
+        *((m, metric(m), True) for m in others if m.removeprefix("val_").removeprefix("test_") != "accuracy"),
+    ]
+    must = 3 + len(headline)
+    shown, used, left_out = [], 4, []  # a table's outer border and padding
+    for n, (name, cell, right) in enumerate(columns):
+        need = max([len(name), *(len(cell(r)) for r in found)]) + 3
+        if n < must or width is None or used + need <= width:
+            shown.append((name, cell, right))
+            used += need
+        else:
+            left_out.append(name)
+    t = Table(
+        title=f"runs under {root} ({len(found)})",
+        title_justify="left",
+        caption=f"not shown: {', '.join(left_out)} (--wide shows every column, --json everything)"
+        if left_out
+        else None,
+        caption_justify="left",
+    )
+    for name, _, right in shown:
+        t.add_column(name, justify="right" if right else "left", no_wrap=True)
     for r in found:
-        t.add_row(
-            r.name,
-            (r.started or "")[:19].replace("T", " "),
-            f"running (pid {r.running_pid})" if r.running else ("done" if r.record else "stopped"),
-            *(str(r.config.get(k, "")) for k in RUN_KEYS),
-            *(f"{r.metrics[m]:.4f}" if m in r.metrics else "" for m in names),
-        )
+        t.add_row(*(cell(r) for _, cell, _ in shown))
     return t
 
 
@@ -503,57 +633,142 @@ def compare_tables(result: dict[str, Any], all_keys: bool) -> list[RenderableTyp
 
 
 class TrainProgress:
-    """Training progress on a terminal (stderr): the epoch, the steps done of it, tokens/s, the
-    time left in the epoch, and the latest metrics. An epoch over a real corpus takes minutes,
-    so the bar moves with every step, not only between epochs."""
-
-    _SHOWN = ("loss", "accuracy", "val_loss", "val_accuracy")
+    """Training progress on a terminal (stderr), one line: the epoch, the step of it, tokens/s,
+    the time left in the whole run, and the running loss of the epoch (then the last epoch's
+    validation loss). Validation is a phase of its own with its own bar. The bar is transient:
+    it is erased when training ends, however it ends (a Ctrl-C included)."""
 
     def __init__(self, console: Console) -> None:
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeRemainingColumn,
-        )
+        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+        from rich.table import Column
 
-        self._bar = Progress(
-            TextColumn("epoch {task.fields[epoch]}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("steps · {task.fields[rate]} tokens/s ·"),
-            TimeRemainingColumn(),
-            TextColumn("{task.fields[metrics]}"),
+        class _Progress(Progress):
+            # Three columns short of the terminal's width: the "^C" the terminal echoes when
+            # Ctrl-C is typed then lands on the bar's own line (which is erased) instead of
+            # wrapping the cursor onto a new line, which would leave the bar on the screen.
+            def get_renderable(self) -> Any:
+                from rich.constrain import Constrain
+
+                return Constrain(super().get_renderable(), width=max(20, console.width - 3))
+
+        self._bar = _Progress(
+            # One line, always: a column that does not fit is cut, never wrapped onto a second
+            # line (the bar shrinks first, down to nothing).
+            TextColumn("{task.fields[phase]}", table_column=Column(no_wrap=True)),
+            BarColumn(bar_width=None, table_column=Column(no_wrap=True, ratio=1)),
+            TextColumn("{task.fields[steps]} ·{task.fields[rate]}", table_column=Column(no_wrap=True)),
+            TimeRemainingColumn(compact=True, table_column=Column(no_wrap=True)),
+            TextColumn("left{task.fields[metrics]}", table_column=Column(no_wrap=True, overflow="ellipsis")),
             console=console,
             transient=True,
+            expand=True,
         )
-        self._task: Any = None
+        self._train: Any = None
+        self._val: Any = None
+        self._epoch = ""
+        self._steps = 0
         self._last: dict[str, float] = {}
 
     def epoch_begin(self, epoch: int, epochs: int, steps: int, done: int) -> None:
-        if self._task is None:
+        self._epoch, self._steps = f"{epoch + 1}/{epochs}", steps
+        fields: dict[str, Any] = {"phase": f"epoch {self._epoch}", "steps": f"step {done}/{steps}"}
+        if self._train is None:
+            # The bar spans the whole run, so the time left is the run's; a resumed run starts
+            # where it was (a task created there, so the jump is not taken for speed).
             self._bar.start()
-            self._task = self._bar.add_task("train", total=steps, epoch="", rate="–", metrics="")
-        # reset() replaces every field when given any, so the epoch is set apart from it.
-        self._bar.reset(self._task, total=steps, completed=done)
-        self._bar.update(self._task, epoch=f"{epoch + 1}/{epochs}")
-        self._show(self._last)
+            self._train = self._bar.add_task(
+                "train",
+                total=epochs * steps,
+                completed=epoch * steps + done,
+                rate=" – tokens/s ·",
+                metrics="",
+                **fields,
+            )
+        else:
+            self._bar.update(self._train, total=epochs * steps, visible=True, **fields)
+        if self._val is not None:
+            self._bar.update(self._val, visible=False)
+        self._show()
 
     def step(self, done: int, tokens_per_second: float, shown: dict[str, float]) -> None:
-        self._bar.update(self._task, completed=done, rate=f"{tokens_per_second:,.0f}")
+        epoch = int(self._epoch.split("/")[0]) - 1
+        self._bar.update(
+            self._train,
+            completed=epoch * self._steps + done,
+            steps=f"step {done}/{self._steps}",
+            rate=f" {tokens_per_second:,.0f} tokens/s ·",
+        )
+        self._show(shown)
+
+    def validate_step(self, done: int, total: int) -> None:
+        """Validation after the epoch's training steps: a phase (and bar) of its own."""
+        fields: dict[str, Any] = {
+            "phase": f"epoch {self._epoch} validation",
+            "steps": f"batch {done}/{total}",
+        }
+        if self._val is None:
+            self._val = self._bar.add_task(
+                "validate", total=total, completed=done, rate="", metrics="", **fields
+            )
+        elif done == 0:
+            self._bar.reset(self._val, total=total, completed=0)
+            self._bar.update(self._val, visible=True, **fields)  # reset() drops the fields
+        else:
+            self._bar.update(self._val, completed=done, **fields)
+        self._bar.update(self._train, visible=False)
 
     def epoch_end(self, epoch: int, row: dict[str, float]) -> None:
         self._last = row
-        self._show(row)
+        self._show()
 
-    def _show(self, row: dict[str, float]) -> None:
-        text = " ".join(f"{k}={row[k]:.4f}" for k in self._SHOWN if k in row)
-        self._bar.update(self._task, metrics=text)
+    def _show(self, running: dict[str, float] | None = None) -> None:
+        parts = []
+        if running and "loss" in running:
+            parts.append(f"loss {running['loss']:.4f}")
+        elif "loss" in self._last:
+            parts.append(f"loss {self._last['loss']:.4f}")
+        # The validation loss when there is room: at 80 columns the bar keeps its place.
+        if "val_loss" in self._last and self._bar.console.width >= 100:
+            parts.append(f"val_loss {self._last['val_loss']:.4f}")
+        self._bar.update(self._train, metrics="".join(f" · {p}" for p in parts))
 
     def close(self) -> None:
-        if self._task is not None:
+        if self._train is not None:
             self._bar.stop()
+
+
+@contextlib.contextmanager
+def working(message: str, show: bool, after: float = 1.0) -> Iterator[None]:
+    """A spinner with `message` on stderr while the block runs, if it runs longer than `after`
+    seconds and `show` (a terminal, not --quiet, not --json); erased when the block ends."""
+    if not show:
+        yield
+        return
+    import threading
+
+    status = stderr_console().status(message)
+    lock = threading.Lock()
+    started = False
+
+    def start() -> None:
+        nonlocal started
+        with lock:
+            if not done.is_set():
+                status.start()
+                started = True
+
+    done = threading.Event()
+    timer = threading.Timer(after, start)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        with lock:
+            done.set()
+            timer.cancel()
+            if started:
+                status.stop()
 
 
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07")
@@ -710,7 +925,7 @@ def export_table(result: dict[str, Any]) -> RenderableType:
 
     t = Table(title=f"exported {result['format']} → {result['out']}", title_justify="left")
     t.add_column("key")
-    t.add_column("value")
+    t.add_column("value", overflow="fold")  # a long path folds onto more lines, never "…"
     for key in ("format", "out", "bytes", "variable_length"):
         t.add_row(key, str(result.get(key)))
     if result.get("verify") is not None:
@@ -725,3 +940,91 @@ def _short(v: Any) -> str:
     if isinstance(v, float):
         return f"{v:.4g}"
     return str(v)
+
+
+# ---------------------------------------------------------------- sweep progress (issue 17)
+
+
+def _settings(values: dict[str, Any]) -> str:
+    return ", ".join(f"{k.split('.')[-1]}={_short(v)}" for k, v in values.items())
+
+
+def sweep_best_text(doc: dict[str, Any]) -> str:
+    """`best so far: NAME (val_loss 1.2345)`, or that none has finished yet."""
+    best = doc.get("best")
+    metric = doc["objective"]["metric"]
+    if not best:
+        return "best so far: none finished yet"
+    value = best["metrics"].get(metric)
+    shown = f"{value:.4f}" if isinstance(value, int | float) else "?"
+    names = [p["name"] for p in doc["points"]]
+    which = f"trial {names.index(best['name']) + 1}" if best["name"] in names else best["name"]
+    return f"best so far: {which}, {metric} {shown}"  # the trial's number: its name is long
+
+
+def sweep_trial_line(doc: dict[str, Any], name: str) -> str:
+    """Which trial of how many, its settings, and the best so far (printed before a trial)."""
+    names = [p["name"] for p in doc["points"]]
+    index = names.index(name) + 1 if name in names else len(names) + 1
+    values: dict[str, Any] = next((p["values"] for p in doc["points"] if p["name"] == name), {})
+    return f"trial {index}/{doc['trials']} · {_settings(values)} · {sweep_best_text(doc)}"
+
+
+class SweepProgress:
+    """A sweep with worker processes, on a terminal (stderr): one bar for the trials done of the
+    total and the best so far, one bar per running trial (its number, settings, epochs), and a
+    line for each trial as it ends."""
+
+    def __init__(self, console: Console, epochs: int) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self._epochs = epochs
+        self._bar = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(bar_width=20),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[unit]}"),
+            TimeElapsedColumn(),
+            TextColumn("{task.fields[note]}"),
+            console=console,
+            transient=True,
+        )
+        self._sweep: Any = None
+        self._tasks: dict[str, Any] = {}
+        self._ended: set[str] = set()
+
+    def update(self, doc: dict[str, Any]) -> None:
+        from rich.markup import escape
+
+        if self._sweep is None:
+            self._bar.start()
+            self._sweep = self._bar.add_task("sweep", total=doc["trials"], unit="trials", note="")
+        done = [p for p in doc["points"] if p["status"] in ("finished", "pruned", "failed")]
+        self._bar.update(self._sweep, completed=len(done), note=escape(sweep_best_text(doc)))
+        metric = doc["objective"]["metric"]
+        for i, p in enumerate(doc["points"], 1):
+            name = p["name"]
+            label = escape(f"trial {i}/{doc['trials']} {_settings(p['values'])}")
+            if p["status"] == "running":
+                if name not in self._tasks:
+                    self._tasks[name] = self._bar.add_task(label, total=self._epochs, unit="epochs", note="")
+                value = p["metrics"].get(metric)
+                note = f"{metric} {value:.4f}" if isinstance(value, int | float) else ""
+                self._bar.update(self._tasks[name], completed=p["epochs"], note=note)
+                continue
+            if name in self._tasks:
+                self._bar.remove_task(self._tasks.pop(name))
+            if p["status"] in ("finished", "pruned", "failed") and name not in self._ended:
+                self._ended.add(name)
+                value = p["metrics"].get(metric)
+                shown = f" · {metric} {value:.4f}" if isinstance(value, int | float) else ""
+                self._bar.console.print(
+                    f"trial {i}/{doc['trials']} {p['status']}: {name}{shown}", highlight=False, markup=False
+                )
+
+    def note(self, line: str) -> None:
+        self._bar.console.print(line, highlight=False, markup=False)
+
+    def close(self) -> None:
+        if self._sweep is not None:
+            self._bar.stop()

@@ -17,6 +17,25 @@ COLLECTIVE_TIMEOUT = 120.0
 fails: a worker that died makes the others exit with an error instead of hanging."""
 
 
+def collective_timeout() -> float:
+    """LSTMCLI_COLLECTIVE_TIMEOUT, checked: a positive number of seconds (COLLECTIVE_TIMEOUT unset)."""
+    import math
+    import os
+
+    from lstmcli.errors import UsageError
+
+    raw = os.environ.get("LSTMCLI_COLLECTIVE_TIMEOUT")
+    if raw is None:
+        return COLLECTIVE_TIMEOUT
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise UsageError(f"LSTMCLI_COLLECTIVE_TIMEOUT: expected a positive number of seconds, got {raw!r}")
+    return value
+
+
 def parse_tf_config(raw: str | None) -> dict[str, Any]:
     """Check the standard TF_CONFIG variable: a cluster of workers and this process's task."""
     import json
@@ -92,8 +111,8 @@ def make_strategy(cfg: Config) -> Any:
     import tensorflow as tf
 
     if kind == "multi_worker":
+        timeout = collective_timeout()
         parse_tf_config(os.environ.get("TF_CONFIG"))
-        timeout = float(os.environ.get("LSTMCLI_COLLECTIVE_TIMEOUT", COLLECTIVE_TIMEOUT))
         strategy = tf.distribute.MultiWorkerMirroredStrategy(
             communication_options=tf.distribute.experimental.CommunicationOptions(timeout_seconds=timeout)
         )

@@ -6,6 +6,7 @@ import contextlib
 import math
 import os
 import platform
+import shutil
 import signal
 import sys
 import time
@@ -20,7 +21,7 @@ import numpy as np
 from lstmcli import __version__, runs
 from lstmcli.config import Config, dump_yaml
 from lstmcli.data import Windows, load_windows
-from lstmcli.errors import Interrupted, LstmcliError, UsageError
+from lstmcli.errors import Interrupted, LstmcliError, RunDirError, UsageError
 from lstmcli.model import backend
 from lstmcli.training import distribute
 
@@ -229,6 +230,20 @@ class _Signals:
     def __init__(self) -> None:
         self.received: int | None = None
         self._old: dict[int, Any] = {}
+        self._writing = False  # a checkpoint is being written: a second signal waits for it
+        self._deferred = False
+
+    @contextlib.contextmanager
+    def holding(self) -> Iterator[None]:
+        """Within: a second signal interrupts only once the block (a checkpoint write) is done."""
+        self._writing = True
+        try:
+            yield
+        finally:
+            self._writing = False
+        if self._deferred:
+            self._deferred = False
+            raise KeyboardInterrupt
 
     def __enter__(self) -> _Signals:
         import threading
@@ -240,6 +255,9 @@ class _Signals:
 
     def _handle(self, signum: int, frame: Any) -> None:
         if self.received is not None:
+            if self._writing:
+                self._deferred = True
+                return
             raise KeyboardInterrupt
         self.received = signum
 
@@ -338,7 +356,10 @@ class _Steps:
             )
             return tf.stack([loss * n, n, hits, tf.cast(tf.size(y), tf.float32), stop])
 
+        reseed = _step_seeds(model, optimizer, cfg.seed)
+
         def train_replica(ids: Any, y: Any, stop: Any) -> Any:
+            reseed()
             with tf.GradientTape() as tape:
                 p = forward(ids, True)
                 # Under tf.distribute a Keras loss is already divided by the replica count (each
@@ -378,11 +399,34 @@ class _Steps:
         return iter(ds if self.strategy is None else self.strategy.experimental_distribute_dataset(ds))
 
 
+def _step_seeds(model: Any, optimizer: Any, seed: int) -> Any:
+    """`reseed()`: set every random layer's seed state (Dropout's) from (config seed, layer,
+    optimizer step), at the start of each training step.
+
+    Keras's SeedGenerator counts its draws in a variable that model.keras does not save, and a
+    loaded model starts it again from a fresh seed: resumed dropout masks then differ from the
+    unbroken run's. Derived from the optimizer's iteration count (saved with the model, and the
+    global step at every moment) the masks are a pure function of (seed, layer, step): a resume
+    at any step draws exactly the masks the unbroken run drew. Every replica of a mirrored step
+    sets the same state from the same count.
+    """
+    import tensorflow as tf
+
+    states = [v for v in model.variables if v.path.endswith("seed_generator_state")]
+
+    def reseed() -> None:
+        step = optimizer.iterations
+        for n, v in enumerate(states):
+            # A draw reads (first, second) and adds 1 to second: one draw a layer per step.
+            first = tf.constant(seed * 1009 + n, dtype=v.dtype)
+            v.assign(tf.stack([first, tf.cast(step, v.dtype)]))
+
+    return reseed
+
+
 def resolve_kernel(cfg: Config) -> str:
     """`train.kernel: auto` is lstmcli's fast kernel on a CPU and the stock layer (cuDNN) on a GPU."""
     kernel = cfg.train.kernel
-    if cfg.task == "classify":
-        return "stock"  # the fast kernel is next-token only for now: a classifier runs the stock layer
     if kernel != "auto":
         return kernel
     import tensorflow as tf
@@ -400,156 +444,248 @@ def train(  # noqa: C901 - to split (issue 21), module busy this round
     """Train the model the config describes into `run_dir` (made by `create_run_dir`), from its
     last checkpoint. `progress` and `listeners` hear about epochs and steps (see `Progress`);
     nothing here prints."""
-    hear = [*([progress] if progress is not None else []), *listeners]
     t0 = time.perf_counter()
-    cfg = prep.cfg
-    chief = distribute.is_chief() if cfg.train.distribute == "multi_worker" else True
-    if chief:  # the other workers of a multi-worker run only read the chief's run directory
-        runs.claim(run_dir)  # one owner per run directory (a no-op when create_run_dir took it)
-    state = State.read(run_dir)
-    if state.finished and state.epoch >= cfg.train.epochs:
-        raise UsageError(
-            f"{run_dir}: training is already complete ({state.epoch} epochs); to train on, "
-            f"extend it: lstmcli train --resume {run_dir} --set train.epochs={state.epoch * 2}"
-        )
-    if state.finished:  # extending a finished run (--set train.epochs=N)
-        state.finished = False
-        if cfg.train.early_stopping.patience and state.best_epoch is not None and chief:
-            # model.keras is the best model so far: keep it as such while training goes on.
-            runs.RunDir(run_dir).mark_model_best()
-    backend.keras()
-    if cfg.train.tensorboard and chief:  # one event per completed epoch, also across resumes
-        from lstmcli.training import tensorboard_log
-
-        hear.append(tensorboard_log.Writer(run_dir, state.epoch))
-    # Seeds again on resume too: the data order comes from the skip below, not from RNG state.
-    backend.set_seed(cfg.seed)
-    pipe = _pipeline(cfg, prep.windows)
-    try:
-        with prep.scope():
-            model = backend.load_model_for_training(run_dir / runs.MODEL)
-    except Exception as e:
-        raise LstmcliError(f"{run_dir / runs.MODEL}: cannot resume from it: {e}") from None
-    from lstmcli.model import schedules
-
-    scheduled = schedules.is_scheduled(model.optimizer)  # a schedule continues at its own step
-    if not scheduled and cfg.train.learning_rate != schedules.current(model.optimizer):
-        model.optimizer.learning_rate.assign(cfg.train.learning_rate)  # --set on resume
-    kernel = resolve_kernel(cfg)
-    with prep.scope():
-        steps = _Steps(model, cfg, prep.strategy, kernel)
-    every = cfg.train.checkpoint_every
-    patience = cfg.train.early_stopping.patience
-
-    def checkpoint() -> None:
-        if chief:
-            _save_checkpoint(model, run_dir, state)
-
-    nan_at: tuple[int, int] | None = None
-    interrupted = stop_seen = False
-    sums = _Sums(**state.partial) if state.partial else _Sums()
-    batches = steps.batches(pipe.train(state.epoch * pipe.steps + state.step))
-    # The validation dataset repeats and one epoch takes exactly one pass of it: one iterator
-    # serves every epoch (a new iterator per epoch costs more than hello's whole step).
-    val_batches = steps.batches(pipe.val) if pipe.val is not None else None
+    loop = _Loop.open(prep, run_dir, [*([progress] if progress is not None else []), *listeners])
     with contextlib.ExitStack() as closing:
-        for lst in hear:
+        for lst in loop.hear:
             closing.callback(lst.close)  # also when training stops early or a listener raises
-        with _Signals() as sig, _lost_workers(cfg, run_dir, state):
-            while state.epoch < cfg.train.epochs and nan_at is None and not interrupted:
-                epoch = state.epoch
-                for lst in hear:
-                    lst.epoch_begin(epoch, cfg.train.epochs, pipe.steps, state.step)
-                t_epoch = time.perf_counter()
-                seconds_before = sums.seconds
-                while state.step < pipe.steps:
-                    values = steps.train(next(batches), _flag(sig)).numpy()
-                    if not math.isfinite(float(values[0])):
-                        nan_at = (epoch + 1, state.step + 1)
-                        break
-                    sums.add(values)
-                    state.step += 1
-                    if hear:
-                        dt = sums.seconds + time.perf_counter() - t_epoch
-                        rate = pipe.tokens_per_epoch * state.step / pipe.steps / dt if dt > 0 else 0.0
-                        for lst in hear:
-                            lst.step(state.step, rate, sums.metrics())
-                    stop_seen = _stop(values, sig, cfg)
-                    if stop_seen and state.step < pipe.steps:
-                        interrupted = True
-                        break
-                if nan_at is not None:
-                    break  # never checkpoint a model whose loss went NaN: keep the last good one
-                sums.seconds = seconds_before + time.perf_counter() - t_epoch
-                if interrupted:
-                    state.partial = dict(sums.__dict__)
-                    checkpoint()  # mid-epoch: resume skips the state.step batches done
-                    break
-                val = _Sums()
-                if val_batches is not None:
-                    t_val = time.perf_counter()
-                    for _ in range(pipe.val_steps or 0):
-                        values = steps.eval(next(val_batches), _flag(sig)).numpy()
-                        val.add(values)
-                        stop_seen = _stop(values, sig, cfg)
-                        if stop_seen:
-                            interrupted = True
-                            break
-                    if interrupted:
-                        # Every training batch of the epoch is done: resume runs only its validation.
-                        state.partial = dict(sums.__dict__)
-                        checkpoint()
-                        break
-                    val_seconds = time.perf_counter() - t_val
-                else:
-                    val_seconds = 0.0
-                row: dict[str, float] = {"epoch": epoch + 1, **sums.metrics(), **val.metrics("val_")}
-                dt = sums.seconds + val_seconds
-                row["seconds"] = round(dt, 6)
-                row["tokens_per_second"] = (
-                    round(pipe.tokens_per_epoch / sums.seconds, 1) if sums.seconds > 0 else 0.0
-                )
-                row["learning_rate"] = schedules.current(model.optimizer)  # for the next step
-                state.history.append(row)
-                state.epoch, state.step, state.partial = epoch + 1, 0, None
-                sums = _Sums()
-                save = state.epoch % every == 0 or state.epoch == cfg.train.epochs
-                stop = False
-                if patience and "val_loss" in row:
-                    if state.best_val_loss is None or row["val_loss"] < state.best_val_loss:
-                        state.best_val_loss, state.best_epoch, state.wait = row["val_loss"], state.epoch, 0
-                        if chief:  # the best model so far, kept for the end of training
-                            runs.RunDir(run_dir).save_best(model.save)
-                    else:
-                        state.wait += 1
-                        stop = save = state.wait >= patience
-                if save:
-                    checkpoint()
-                for lst in hear:
-                    lst.epoch_end(epoch, row)
-                if stop:
-                    break
-                if stop_seen:  # asked during the epoch's last step: its checkpoint is complete now
-                    if not save:
-                        checkpoint()
-                    interrupted = state.epoch < cfg.train.epochs
-                    break
-    state.wall_seconds = round(state.wall_seconds + time.perf_counter() - t0, 3)
-    if nan_at is not None:
-        epoch, step = nan_at
-        saved = runs.RunDir(run_dir).read_state().get("epoch", 0)  # the last checkpoint written
-        raise LstmcliError(
-            f"training stopped: the loss became NaN or infinite at epoch {epoch}, step {step}; "
-            f"{run_dir} keeps the last good checkpoint (epoch {saved}). "
-            "Lower train.learning_rate and resume or retrain."
+        with _Signals() as sig, _lost_workers(prep.cfg, run_dir, loop.state):
+            loop.sig = sig
+            while loop.state.epoch < prep.cfg.train.epochs and loop.epoch():
+                pass
+    loop.state.wall_seconds = round(loop.state.wall_seconds + time.perf_counter() - t0, 3)
+    loop.raise_if_stopped()
+    return _finish(loop.model, run_dir, loop.state, prep, loop.kernel, loop.chief)
+
+
+def _check_in_step(run_dir: Path, state: State, model: Any, steps: int) -> None:
+    """model.keras's optimizer has taken exactly the steps checkpoint.json says were trained.
+
+    Checkpoints are written as one unit (`runs.RunDir.write_set`), so they always agree; a run
+    directory whose files were copied or restored one by one may not, and resuming it would
+    train some batches twice or skip them, silently.
+    """
+    done = int(model.optimizer.iterations.numpy())
+    expected = state.epoch * steps + state.step
+    if done != expected:
+        raise RunDirError(
+            f"{run_dir / runs.MODEL}: expected a model trained {expected} steps, as "
+            f"{runs.CHECKPOINT} records ({state.epoch} epochs of {steps} steps + {state.step}), "
+            f"got one trained {done} steps: the files come from different checkpoints"
         )
-    if interrupted:
-        name = signal.Signals(sig.received).name if sig.received else "a signal"
-        raise Interrupted(
-            f"stopped by {name} at epoch {state.epoch + (1 if state.step else 0)}; checkpoint saved. "
-            f"Resume with: lstmcli train --resume {run_dir}"
-        )
-    return _finish(model, run_dir, state, prep, kernel, chief)
+
+
+@dataclass
+class _Loop:
+    """One training run's moving parts; `epoch()` runs one epoch, and the decisions it takes at
+    the end of one (checkpoint? stop?) are methods of their own."""
+
+    cfg: Config
+    run_dir: Path
+    state: State
+    model: Any
+    steps: _Steps
+    pipe: Pipeline
+    hear: list[Progress]
+    chief: bool
+    kernel: str
+    sig: _Signals = field(default_factory=_Signals)
+    nan_at: tuple[int, int] | None = None  # (epoch, step) where the loss went NaN
+    interrupted: bool = False  # stopped by a signal before the configured epochs
+    stop_seen: bool = False  # a stop request came with the last step run
+    sums: _Sums = field(default_factory=_Sums)
+    batches: Any = None
+    val_batches: Any = None
+
+    @classmethod
+    def open(cls, prep: Prepared, run_dir: Path, hear: list[Progress]) -> _Loop:
+        """Claim the run directory, read its checkpoint, load the model and build the steps."""
+        cfg = prep.cfg
+        chief = distribute.is_chief() if cfg.train.distribute == "multi_worker" else True
+        if chief:  # the other workers of a multi-worker run only read the chief's run directory
+            runs.claim(run_dir)  # one owner per run directory (a no-op when create_run_dir took it)
+            runs.RunDir(run_dir).recover()  # a checkpoint cut short by a crash: finish or drop it
+        state = State.read(run_dir)
+        if state.finished and state.epoch >= cfg.train.epochs:
+            raise UsageError(
+                f"{run_dir}: training is already complete ({state.epoch} epochs); to train on, "
+                f"extend it: lstmcli train --resume {run_dir} --set train.epochs={state.epoch * 2}"
+            )
+        extending = state.finished  # a finished run, --set train.epochs=N
+        if extending:
+            state.finished = False
+            if cfg.train.early_stopping.patience and state.best_epoch is not None and chief:
+                # model.keras is the best model so far: keep it as such while training goes on.
+                runs.RunDir(run_dir).mark_model_best()
+        backend.keras()
+        if cfg.train.tensorboard and chief:  # one event per completed epoch, also across resumes
+            from lstmcli.training import tensorboard_log
+
+            hear.append(tensorboard_log.Writer(run_dir, state.epoch))
+        # Seeds again on resume too: the data order comes from the skip below, not from RNG state.
+        backend.set_seed(cfg.seed)
+        pipe = _pipeline(cfg, prep.windows)
+        try:
+            with prep.scope():
+                model = backend.load_model_for_training(run_dir / runs.MODEL)
+        except Exception as e:
+            raise LstmcliError(f"{run_dir / runs.MODEL}: cannot resume from it: {e}") from None
+        from lstmcli.model import schedules
+
+        scheduled = schedules.is_scheduled(model.optimizer)  # a schedule continues at its own step
+        if not scheduled and cfg.train.learning_rate != schedules.current(model.optimizer):
+            model.optimizer.learning_rate.assign(cfg.train.learning_rate)  # --set on resume
+        if not extending:  # (an early-stopped run goes on from its best model, an older one)
+            _check_in_step(run_dir, state, model, pipe.steps)
+        kernel = resolve_kernel(cfg)
+        with prep.scope():
+            steps = _Steps(model, cfg, prep.strategy, kernel)
+        loop = cls(cfg, run_dir, state, model, steps, pipe, hear, chief, kernel)
+        loop.sums = _Sums(**state.partial) if state.partial else _Sums()
+        loop.batches = steps.batches(pipe.train(state.epoch * pipe.steps + state.step))
+        # The validation dataset repeats and one epoch takes exactly one pass of it: one iterator
+        # serves every epoch (a new iterator per epoch costs more than hello's whole step).
+        loop.val_batches = steps.batches(pipe.val) if pipe.val is not None else None
+        return loop
+
+    def checkpoint(self) -> None:
+        if self.chief:
+            with self.sig.holding():  # a second Ctrl-C waits for the write to finish
+                _save_checkpoint(self.model, self.run_dir, self.state)
+
+    def epoch(self) -> bool:
+        """Run the next epoch (or the rest of an interrupted one); False when training stops."""
+        state, epoch = self.state, self.state.epoch
+        for lst in self.hear:
+            lst.epoch_begin(epoch, self.cfg.train.epochs, self.pipe.steps, state.step)
+        t_epoch = time.perf_counter()
+        seconds_before = self.sums.seconds
+        self._train_batches(epoch, t_epoch)
+        if self.nan_at is not None:
+            return False  # never checkpoint a model whose loss went NaN: keep the last good one
+        self.sums.seconds = seconds_before + time.perf_counter() - t_epoch
+        if self.interrupted:
+            state.partial = dict(self.sums.__dict__)
+            self.checkpoint()  # mid-epoch: resume skips the state.step batches done
+            return False
+        t_val = time.perf_counter()
+        val = self._validate()
+        if self.interrupted:
+            # Every training batch of the epoch is done: resume runs only its validation.
+            state.partial = dict(self.sums.__dict__)
+            self.checkpoint()
+            return False
+        row = self._row(epoch, val, time.perf_counter() - t_val if self.val_batches is not None else 0.0)
+        state.history.append(row)
+        state.epoch, state.step, state.partial = epoch + 1, 0, None
+        self.sums = _Sums()
+        stop = self._early_stop(row)  # first: it records the best model so far
+        saved = self._checkpoint_due() or stop
+        if saved:
+            self.checkpoint()
+        for lst in self.hear:
+            lst.epoch_end(epoch, row)
+        if stop:
+            return False
+        if self.stop_seen:  # asked during the epoch's last step: its checkpoint is complete now
+            if not saved:
+                self.checkpoint()
+            self.interrupted = state.epoch < self.cfg.train.epochs
+            return False
+        return True
+
+    def _train_batches(self, epoch: int, t_epoch: float) -> None:
+        """The epoch's remaining training steps; stops early on NaN or a stop request."""
+        state, pipe = self.state, self.pipe
+        while state.step < pipe.steps:
+            values = self.steps.train(next(self.batches), _flag(self.sig)).numpy()
+            if not math.isfinite(float(values[0])):
+                self.nan_at = (epoch + 1, state.step + 1)
+                return
+            self.sums.add(values)
+            state.step += 1
+            if self.hear:
+                dt = self.sums.seconds + time.perf_counter() - t_epoch
+                rate = pipe.tokens_per_epoch * state.step / pipe.steps / dt if dt > 0 else 0.0
+                for lst in self.hear:
+                    lst.step(state.step, rate, self.sums.metrics())
+            self.stop_seen = _stop(values, self.sig, self.cfg)
+            if self.stop_seen and state.step < pipe.steps:
+                self.interrupted = True
+                return
+
+    def _validate(self) -> _Sums:
+        """One pass over the validation split (none without one); stops on a stop request."""
+        val = _Sums()
+        if self.val_batches is None:
+            return val
+        total = self.pipe.val_steps or 0
+        _validating(self.hear, 0, total)
+        for done in range(1, total + 1):
+            values = self.steps.eval(next(self.val_batches), _flag(self.sig)).numpy()
+            val.add(values)
+            _validating(self.hear, done, total)
+            self.stop_seen = _stop(values, self.sig, self.cfg)
+            if self.stop_seen:
+                self.interrupted = True
+                break
+        return val
+
+    def _row(self, epoch: int, val: _Sums, val_seconds: float) -> dict[str, float]:
+        """The epoch's line of history.csv."""
+        from lstmcli.model import schedules
+
+        sums = self.sums
+        row: dict[str, float] = {"epoch": epoch + 1, **sums.metrics(), **val.metrics("val_")}
+        row["seconds"] = round(sums.seconds + val_seconds, 6)
+        tokens = self.pipe.tokens_per_epoch
+        row["tokens_per_second"] = round(tokens / sums.seconds, 1) if sums.seconds > 0 else 0.0
+        row["learning_rate"] = schedules.current(self.model.optimizer)  # for the next step
+        return row
+
+    def _checkpoint_due(self) -> bool:
+        """Every train.checkpoint_every epochs, and at the last one, whatever early stopping says."""
+        epoch = self.state.epoch
+        return epoch % self.cfg.train.checkpoint_every == 0 or epoch == self.cfg.train.epochs
+
+    def _early_stop(self, row: dict[str, float]) -> bool:
+        """Early stopping's bookkeeping for a finished epoch; True when patience has run out."""
+        patience, state = self.cfg.train.early_stopping.patience, self.state
+        if not patience or "val_loss" not in row:
+            return False
+        if state.best_val_loss is None or row["val_loss"] < state.best_val_loss:
+            state.best_val_loss, state.best_epoch, state.wait = row["val_loss"], state.epoch, 0
+            if self.chief:  # the best model so far, kept for the end of training
+                runs.RunDir(self.run_dir).save_best(self.model.save)
+            return False
+        state.wait += 1
+        return state.wait >= patience
+
+    def raise_if_stopped(self) -> None:
+        """The errors of a run that ended before its epochs: a NaN loss, a signal."""
+        run_dir, state = self.run_dir, self.state
+        if self.nan_at is not None:
+            epoch, step = self.nan_at
+            saved = runs.RunDir(run_dir).read_state().get("epoch", 0)  # the last checkpoint written
+            raise LstmcliError(
+                f"training stopped: the loss became NaN or infinite at epoch {epoch}, step {step}; "
+                f"{run_dir} keeps the last good checkpoint (epoch {saved}). "
+                "Lower train.learning_rate and resume or retrain."
+            )
+        if self.interrupted:
+            received = self.sig.received
+            name = signal.Signals(received).name if received else "a signal"
+            raise Interrupted(
+                f"stopped by {name} at epoch {state.epoch + (1 if state.step else 0)}; checkpoint saved. "
+                f"Resume with: lstmcli train --resume {run_dir}"
+            )
+
+
+def _validating(hear: Sequence[Progress], done: int, total: int) -> None:
+    """Validation is a phase of its own: listeners that show it (the progress bar) hear each batch."""
+    for lst in hear:
+        if hasattr(lst, "validate_step"):
+            lst.validate_step(done, total)
 
 
 @contextlib.contextmanager
@@ -594,12 +730,7 @@ def _flag(sig: _Signals) -> Any:
 
 
 def _finish(model: Any, run_dir: Path, state: State, prep: Prepared, kernel: str, chief: bool) -> TrainResult:
-    import numpy as np
-    import tensorflow as tf
-
-    k = backend.keras()
     cfg = prep.cfg
-    out = runs.RunDir(run_dir)
     pick = state.history[-1] if state.history else {}
     keep_best = bool(cfg.train.early_stopping.patience) and state.best_epoch is not None
     if keep_best and state.best_epoch is not None:
@@ -611,31 +742,66 @@ def _finish(model: Any, run_dir: Path, state: State, prep: Prepared, kernel: str
     if not chief:
         # A multi-worker run's other workers trained the same model; the chief writes it.
         return TrainResult(run_dir, metrics, state.history, state.epoch, state.wall_seconds)
-    if keep_best:
-        out.promote_best()  # none to promote: model.keras already is the best (an extended run)
-    else:
-        out.save_model(model.save)
     files: dict[str, Any] = {}
+    best = run_dir / runs.BEST
+    if not keep_best:
+        kept = run_dir / runs.MODEL  # the last epoch's checkpoint: this very model
+        files[runs.MODEL] = model.save
+    elif best.exists():
+        kept = best
+        files[runs.MODEL] = lambda p: shutil.copyfile(best, p)
+        files[runs.BEST] = None  # the best model becomes model.keras
+    else:
+        kept = run_dir / runs.MODEL  # an extended run: model.keras already is the best
     report = None
     if cfg.task == "classify":
         from lstmcli.tasks import classify
 
-        kept = backend.load_model(run_dir / runs.MODEL) if keep_best else model
-        report = _classify_report(kept, cfg, prep.windows)
+        report = _classify_report(backend.load_model(kept) if keep_best else model, cfg, prep.windows)
         metrics.update(classify.flat_metrics(report))
-        files[classify.CONFUSION] = {k: report[k] for k in ("split", "labels", "matrix")}
+        files[classify.CONFUSION] = _json({k: report[k] for k in ("split", "labels", "matrix")})
     elif prep.windows.test_blocks.size:  # train.test_split: the kept model on windows never seen
         from lstmcli.analysis import evaluation
 
-        metrics.update(evaluation.test_metrics(run_dir, cfg, prep.windows))
-    files[runs.METRICS] = metrics
+        metrics.update(evaluation.test_metrics(run_dir, cfg, prep.windows, model=kept))
+    files[runs.METRICS] = _json(metrics)
+    files[runs.RUN] = _json(_run_record(state, prep, _kernels_ran(model, kernel)))
+    files[runs.HISTORY] = lambda p: runs.write_history(p, state.history, run_dir)
+    state.finished = True
+    files[runs.CHECKPOINT] = _json(state.to_dict())
+    runs.RunDir(run_dir).results(files)  # all of them, or (after a crash) none
+    return TrainResult(run_dir, metrics, state.history, state.epoch, state.wall_seconds, report)
+
+
+def _json(data: Any) -> runs.SetWriter:
+    return lambda p: runs.write_json(p, data)
+
+
+def _kernels_ran(model: Any, kernel: str) -> dict[str, str]:
+    """The kernel each recurrent layer actually ran: the fast kernel takes LSTM layers only,
+    GRU and SimpleRNN run their stock layer inside it."""
+    k = backend.keras()
+    from lstmcli.model import kernels
+
+    recurrent = [layer for layer in model.layers if isinstance(layer, k.layers.RNN)]
+    if kernel != "fast":
+        return {layer.name: "stock" for layer in recurrent}
+    return {layer.name: "fast" if kernels._fast_lstm(layer) else "stock" for layer in recurrent}
+
+
+def _run_record(state: State, prep: Prepared, ran: dict[str, str]) -> dict[str, Any]:
+    """run.json: what ran, where, with what, and how fast. `kernel` is the one every recurrent
+    layer ran ("mixed" when they differ, then `kernels` says which), `kernels` per layer."""
+    import tensorflow as tf
+
+    cfg = prep.cfg
     last = state.history[-1] if state.history else {}
-    files[runs.RUN] = {
+    return {
         "lstmcli": __version__,
         "python": platform.python_version(),
         "numpy": np.__version__,
         "tensorflow": tf.__version__,
-        "keras": k.__version__,
+        "keras": backend.keras().__version__,
         "seed": cfg.seed,
         "started": state.started,
         "finished": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -645,7 +811,8 @@ def _finish(model: Any, run_dir: Path, state: State, prep: Prepared, kernel: str
         "stopped_early": state.epoch < cfg.train.epochs,
         "config_sha256": cfg.digest(),
         "distribute": cfg.train.distribute,
-        "kernel": kernel,
+        "kernel": kinds.pop() if len(kinds := set(ran.values())) == 1 else "mixed",
+        "kernels": ran,
         "replicas": prep.strategy.num_replicas_in_sync if prep.strategy is not None else 1,
         "devices": list(prep.strategy.extended.worker_devices) if prep.strategy is not None else None,
         "cpu": _cpu_model(),
@@ -654,9 +821,6 @@ def _finish(model: Any, run_dir: Path, state: State, prep: Prepared, kernel: str
         "command": [Path(sys.argv[0]).name, *sys.argv[1:]],
         "train_tokens_per_second": last.get("tokens_per_second"),
     }
-    state.finished = True
-    out.results(state.history, files, state.to_dict())
-    return TrainResult(run_dir, metrics, state.history, state.epoch, state.wall_seconds, report)
 
 
 # ---------------------------------------------------------------- task: classify
