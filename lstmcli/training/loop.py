@@ -434,7 +434,7 @@ def resolve_kernel(cfg: Config) -> str:
     return "stock" if tf.config.list_logical_devices("GPU") else "fast"
 
 
-def train(  # noqa: C901 - to split (issue 21), module busy this round
+def train(
     prep: Prepared,
     run_dir: Path,
     *,
