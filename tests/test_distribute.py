@@ -163,6 +163,9 @@ def test_two_workers_on_loopback_train_like_one_device(tmp_path) -> None:
     assert done.returncode == 0, done.stderr
 
 
+# slow: four worker processes; multi_worker training is held by the loopback test above, resume by
+# test_resume.py; this adds the text corpus and a resume across workers (CI's slow run).
+@pytest.mark.slow
 def test_two_workers_on_a_text_corpus_and_resume(tmp_path) -> None:
     story = (ROOT / "configs" / "data" / "lighthouse.txt").read_text()
     (tmp_path / "corpus.txt").write_text(story[:656])
@@ -186,6 +189,8 @@ def test_two_workers_on_a_text_corpus_and_resume(tmp_path) -> None:
     assert max(abs(x - y) for x, y in zip(a, b, strict=True)) < 1e-5
 
 
+# slow: two workers training until one is killed and the collective timeout fires.
+@pytest.mark.slow
 def test_a_worker_that_dies_makes_the_other_fail_clearly(tmp_path) -> None:
     import signal
     import time
@@ -214,6 +219,9 @@ def test_a_worker_that_dies_makes_the_other_fail_clearly(tmp_path) -> None:
     assert json.loads((out / "checkpoint.json").read_text())["epoch"] % 50 == 0  # a whole checkpoint
 
 
+# slow: three processes; mirrored training is held by test_mirrored_on_two_logical_cpus_matches_one_device,
+# the resume rules by test_resume.py (CI's slow run still resumes under mirrored).
+@pytest.mark.slow
 def test_resume_under_mirrored(tmp_path) -> None:
     import signal
     import time
@@ -256,6 +264,9 @@ def test_resume_under_mirrored(tmp_path) -> None:
     assert max(abs(x - y) for x, y in zip(a, b, strict=True)) < 1e-5
 
 
+# slow: mirrored = one device is held on sequences by test_mirrored_on_two_logical_cpus_matches_one_device;
+# this repeats it on a text corpus (CI's slow run).
+@pytest.mark.slow
 def test_mirrored_text_corpus_matches_one_device(tmp_path) -> None:
     # 16 + 640 characters: 640 windows of 17, ten full batches of 64. shuffle: false because
     # under a strategy tf.data draws another (still seeded) shuffle order than on one device:

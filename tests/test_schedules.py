@@ -84,3 +84,11 @@ def test_bad_schedules_and_rate_changes_exit_2(runner, tmp_path) -> None:
         runner, "train", "--resume", out, "--set", "train.epochs=8", "--set", "train.learning_rate=0.1"
     )
     assert r.exit_code == 2 and "lr_schedule" in r.stderr
+
+
+def test_is_scheduled_tells_a_schedule_from_a_rate() -> None:
+    from lstmcli.model import backend, schedules
+
+    k = backend.keras()
+    assert not schedules.is_scheduled(k.optimizers.Adam(0.01))
+    assert schedules.is_scheduled(k.optimizers.Adam(k.optimizers.schedules.CosineDecay(0.01, 10)))

@@ -147,7 +147,7 @@ def _slice_hint(source: str, mode: str, n: int) -> str:
     return f"explore a slice ({cut} > slice.txt, then --text slice.txt)"
 
 
-def explore(
+def explore(  # noqa: C901 - to split (issue 21)
     run_dir: str | Path,
     text: str,
     *,

@@ -73,7 +73,7 @@ def _main(
 )
 @handles_errors
 @releases_run_locks
-def train(
+def train(  # noqa: C901 - to split (issue 21), module busy this round
     config: Annotated[Path | None, typer.Argument(help="YAML config file.", show_default=False)] = None,
     out: Annotated[
         Path | None,

@@ -101,7 +101,7 @@ def evaluate(
 )
 @handles_errors
 @releases_run_locks
-def sweep(
+def sweep(  # noqa: C901 - to split (issue 21)
     config: Annotated[Path | None, typer.Argument(help="YAML config file.", show_default=False)] = None,
     sets: Annotated[
         list[str] | None,

@@ -70,7 +70,7 @@ def export(run_dir: Path, fmt: str, out: Path, *, verify: bool, force: bool = Fa
     try:
         import warnings
 
-        with backend._filtered_stderr(), warnings.catch_warnings():  # tf2onnx and TFLite log on fd 2
+        with backend.filtered_stderr(), warnings.catch_warnings():  # tf2onnx and TFLite log on fd 2
             warnings.simplefilter("ignore")
             model.export(str(tmp), format=keras_format, verbose=False, **kwargs)
         if out.exists():

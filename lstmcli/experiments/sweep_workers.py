@@ -136,7 +136,7 @@ def _suggest(trial: Any, key: str, spec: dict[str, Any]) -> Any:
     return trial.suggest_float(key, float(lo), float(hi), step=spec.get("step"), log=log)
 
 
-def run_trial(
+def run_trial(  # noqa: C901 - to split (issue 21)
     p: Plan,
     study: Any,
     tid: int,
@@ -268,7 +268,7 @@ def _running() -> tuple[Any, ...]:
     return (TrialState.RUNNING,)
 
 
-def _processes(p: Plan, study: Any, url: str, watch: Any, notify: Callable[[str], None]) -> None:
+def _processes(p: Plan, study: Any, url: str, watch: Any, notify: Callable[[str], None]) -> None:  # noqa: C901 - to split (issue 21)
     intra, inter = threads_for(p.workers)
     logs = p.out / LOGS
     logs.mkdir(exist_ok=True)

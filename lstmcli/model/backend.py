@@ -38,7 +38,7 @@ def keras() -> Any:
         _keras = k
         return k
     os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
-    with _filtered_stderr():
+    with filtered_stderr():
         import keras as k
         import tensorflow as tf  # noqa: F401  (imported here so its noise is filtered)
     tf.get_logger().setLevel("ERROR")
@@ -52,7 +52,7 @@ def keras() -> Any:
     return k
 
 
-class _filtered_stderr:
+class filtered_stderr:
     """Send fd 2 to a temporary file for the duration, then replay the lines that are not noise."""
 
     def __enter__(self) -> None:

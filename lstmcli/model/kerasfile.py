@@ -180,7 +180,25 @@ class _Plan:
 
 
 def _parse_config(config: dict[str, Any], label: str) -> _Plan:
-    where = f"{label}: {_CONFIG}"
+    """config.json checked layer by layer: only the Sequential stacks lstmcli writes."""
+    entries = _layer_entries(config, label)
+    input_dim: int | None = None
+    plans: list[_LayerPlan] = []
+    used: dict[str, int] = {}
+    for n, entry in enumerate(entries):
+        cls, cfg, name = _checked_entry(entry, n, label)
+        if cls == "InputLayer":
+            if n != 0:
+                _fail(label, f"InputLayer {name!r} is not the first layer")
+            input_dim = _input_dim(cfg, name, label)
+            continue
+        plans.append(_layer_plan(cls, cfg, name, plans, used, label))
+    _check_stack(plans, label)
+    return _Plan(input_dim=input_dim, layers=plans)
+
+
+def _layer_entries(config: dict[str, Any], label: str) -> list[Any]:
+    """The model's layer list, once the model is known to be a stock keras Sequential."""
     if config.get("class_name") != "Sequential" or config.get("module") != "keras":
         _fail(
             label,
@@ -191,57 +209,63 @@ def _parse_config(config: dict[str, Any], label: str) -> _Plan:
         _fail(label, f"the model is the custom class {config.get('registered_name')!r}")
     model_cfg = config.get("config")
     if not isinstance(model_cfg, dict) or not isinstance(model_cfg.get("layers"), list):
-        raise RunDirError(f"{where}: expected config.layers to be a list")
+        raise RunDirError(f"{label}: {_CONFIG}: expected config.layers to be a list")
     entries: list[Any] = model_cfg["layers"]
+    return entries
 
-    input_dim: int | None = None
-    plans: list[_LayerPlan] = []
-    used: dict[str, int] = {}
-    for n, entry in enumerate(entries):
-        if not isinstance(entry, dict) or not isinstance(entry.get("config"), dict):
-            raise RunDirError(f"{where}: config.layers[{n}] is not a layer object")
-        cls = entry.get("class_name")
-        cfg: dict[str, Any] = entry["config"]
-        name = cfg.get("name", f"#{n}")
-        if (
-            cls not in (*_H5_NAME, "InputLayer")
-            or entry.get("module") != "keras.layers"
-            or entry.get("registered_name") is not None
-        ):
-            _fail(
-                label,
-                f"layer {name!r} of class {cls} (module {entry.get('module')}) is not one lstmcli "
-                "writes; refusing to load it",
-            )
-        _check_no_foreign_objects(entry, f"config.layers[{n}]", label)
-        _check_dtype(cfg, name, label)
-        if cls == "InputLayer":
-            if n != 0:
-                _fail(label, f"InputLayer {name!r} is not the first layer")
-            input_dim = _input_dim(cfg, name, label)
-            continue
-        if cls == "Masking":
-            if plans:
-                _fail(label, f"Masking {name!r} is not the first layer after the input")
-            _expect(cfg, "mask_value", 0.0, 0.0, name, label)
-        if plans and plans[-1].class_name == "Dense":
-            _fail(label, f"layer {name!r} comes after the output Dense layer")
-        # Keras numbers the weight groups per class among the model's layers (InputLayer is
-        # not one of them), so count exactly as it does.
-        base = _H5_NAME[cls]
-        count = used.get(base)
-        used[base] = 0 if count is None else count + 1
-        h5_name = base if count is None else f"{base}_{count + 1}"
-        plan = _LayerPlan(class_name=cls, name=name, h5_path=f"layers/{h5_name}")
-        if cls in _KIND:
-            plan.units = _check_recurrent(cls, cfg, name, label)
-            plan.return_sequences = cfg.get("return_sequences") is True
-        elif cls == "Dense":
-            plan.units = _check_dense(cfg, name, label)
-        elif cls == "Dropout":
-            _check_dropout(cfg, name, label)
-        plans.append(plan)
 
+def _checked_entry(entry: Any, n: int, label: str) -> tuple[str, dict[str, Any], str]:
+    """(class name, config, layer name) of layer n, refusing any class or object lstmcli never writes."""
+    if not isinstance(entry, dict) or not isinstance(entry.get("config"), dict):
+        raise RunDirError(f"{label}: {_CONFIG}: config.layers[{n}] is not a layer object")
+    cls = entry.get("class_name")
+    cfg: dict[str, Any] = entry["config"]
+    name = cfg.get("name", f"#{n}")
+    if (
+        cls not in (*_H5_NAME, "InputLayer")
+        or entry.get("module") != "keras.layers"
+        or entry.get("registered_name") is not None
+    ):
+        _fail(
+            label,
+            f"layer {name!r} of class {cls} (module {entry.get('module')}) is not one lstmcli "
+            "writes; refusing to load it",
+        )
+    assert isinstance(cls, str)
+    _check_no_foreign_objects(entry, f"config.layers[{n}]", label)
+    _check_dtype(cfg, name, label)
+    return cls, cfg, name
+
+
+def _layer_plan(
+    cls: str, cfg: dict[str, Any], name: str, plans: list[_LayerPlan], used: dict[str, int], label: str
+) -> _LayerPlan:
+    """One non-input layer checked in its place after `plans`, and where its weights live."""
+    if cls == "Masking":
+        if plans:
+            _fail(label, f"Masking {name!r} is not the first layer after the input")
+        _expect(cfg, "mask_value", 0.0, 0.0, name, label)
+    if plans and plans[-1].class_name == "Dense":
+        _fail(label, f"layer {name!r} comes after the output Dense layer")
+    # Keras numbers the weight groups per class among the model's layers (InputLayer is
+    # not one of them), so count exactly as it does.
+    base = _H5_NAME[cls]
+    count = used.get(base)
+    used[base] = 0 if count is None else count + 1
+    h5_name = base if count is None else f"{base}_{count + 1}"
+    plan = _LayerPlan(class_name=cls, name=name, h5_path=f"layers/{h5_name}")
+    if cls in _KIND:
+        plan.units = _check_recurrent(cls, cfg, name, label)
+        plan.return_sequences = cfg.get("return_sequences") is True
+    elif cls == "Dense":
+        plan.units = _check_dense(cfg, name, label)
+    elif cls == "Dropout":
+        _check_dropout(cfg, name, label)
+    return plan
+
+
+def _check_stack(plans: list[_LayerPlan], label: str) -> None:
+    """The whole stack: recurrent layers feeding each other, then exactly one softmax Dense."""
     recurrent = [p for p in plans if p.class_name in _KIND]
     if not recurrent:
         _fail(label, f"the model has no recurrent layer ({', '.join(_KIND)})")
@@ -260,7 +284,6 @@ def _parse_config(config: dict[str, Any], label: str) -> _Plan:
             f"layer {recurrent[-1].name!r} has return_sequences=False without a Masking layer: "
             "lstmcli writes that only for classifiers, which mask their padding",
         )
-    return _Plan(input_dim=input_dim, layers=plans)
 
 
 def _check_no_foreign_objects(value: Any, where: str, label: str) -> None:

@@ -36,7 +36,7 @@ MAX_UNROLL = 512
 Forward = Callable[..., Any]
 
 
-def make_forward(model: Any, *, chains: int = 2, unroll: bool = True, xla: bool = False) -> Forward:
+def make_forward(model: Any, *, chains: int = 2, unroll: bool = True, xla: bool = False) -> Forward:  # noqa: C901 - to split (issue 21)
     """`forward(ids, training)`: the probabilities `model(one_hot(ids), training=training)`, fast.
 
     `ids`: int32 token ids of shape (B, T), any B ≥ 1 (a shorter last batch too) and T ≥ 1. T

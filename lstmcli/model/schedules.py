@@ -54,6 +54,10 @@ def current(optimizer: Any) -> float:
 
 
 def is_scheduled(optimizer: Any) -> bool:
-    import keras  # already imported: an optimizer exists
+    """Whether the optimizer's learning rate is a schedule rather than one number.
 
-    return isinstance(optimizer._learning_rate, keras.optimizers.schedules.LearningRateSchedule)
+    Keras 3 has no public accessor for the schedule itself (`optimizer.learning_rate` evaluates
+    it at the current step), but its public `get_config()` serializes a schedule to a dict and a
+    plain rate to a float, so that tells the two apart without reaching into `_learning_rate`.
+    """
+    return isinstance(optimizer.get_config()["learning_rate"], dict)

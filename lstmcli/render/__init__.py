@@ -187,7 +187,7 @@ def _units_note(shown: range, total: int) -> str | None:
     )
 
 
-def inspect_tables(
+def inspect_tables(  # noqa: C901 - to split (issue 21)
     r: InspectResult, precision: int, *, width: int = 240, units: str | None = None
 ) -> list[RenderableType]:
     from rich.table import Table
@@ -351,7 +351,7 @@ def _gate_cell(key: str, v: float, precision: int) -> Any:
     return Text(_fmt(v, precision), style=GATE_SCALE.get(key, _diverging)(v))
 
 
-def gate_tables(
+def gate_tables(  # noqa: C901 - to split (issue 21)
     r: InspectResult, precision: int, *, width: int = 240, units: str | None = None
 ) -> list[RenderableType]:
     """Per sequence: one row per timestep (token, then every gate and state per unit), coloured

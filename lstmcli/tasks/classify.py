@@ -72,6 +72,17 @@ def _example(cfg: Config, path: Path, n: int, value: Any) -> tuple[list[str], st
         raise UsageError(
             f"{where}: expected the keys text or tokens, and label, got unknown key {extra[0]!r}"
         )
+    label = _label(cfg, where, value)
+    if ("text" in value) == ("tokens" in value):
+        got = "both" if "text" in value else "neither"
+        raise UsageError(f'{where}: expected one of "text" or "tokens", got {got}')
+    if "text" in value:
+        return _text_tokens(cfg, where, value["text"]), label
+    return _listed_tokens(where, value["tokens"]), label
+
+
+def _label(cfg: Config, where: str, value: dict[str, Any]) -> str:
+    """The line's "label": a non-empty string, one of `labels` when they are listed."""
     if "label" not in value:
         raise UsageError(f'{where}: expected a "label", got none')
     label = value["label"]
@@ -80,18 +91,21 @@ def _example(cfg: Config, path: Path, n: int, value: Any) -> tuple[list[str], st
         raise UsageError(f'{where}: expected "label" to be a non-empty string, got {got}')
     if isinstance(cfg.labels, list) and label not in cfg.labels:
         raise UsageError(f"{where}: expected a label from [{', '.join(cfg.labels)}] (labels), got {label!r}")
-    if ("text" in value) == ("tokens" in value):
-        got = "both" if "text" in value else "neither"
-        raise UsageError(f'{where}: expected one of "text" or "tokens", got {got}')
-    if "text" in value:
-        text = value["text"]
-        if not isinstance(text, str):
-            raise UsageError(f'{where}: expected "text" to be a string, got {kind_of(text, json=True)}')
-        toks = tokenize(text, cfg.data.tokens)
-        if not toks:
-            raise UsageError(f"{where}: expected at least one token, got an empty text")
-        return toks, label
-    toks = value["tokens"]
+    return label
+
+
+def _text_tokens(cfg: Config, where: str, text: Any) -> list[str]:
+    """The line's "text", tokenized as data.tokens says; at least one token."""
+    if not isinstance(text, str):
+        raise UsageError(f'{where}: expected "text" to be a string, got {kind_of(text, json=True)}')
+    toks = tokenize(text, cfg.data.tokens)
+    if not toks:
+        raise UsageError(f"{where}: expected at least one token, got an empty text")
+    return toks
+
+
+def _listed_tokens(where: str, toks: Any) -> list[str]:
+    """The line's "tokens": a non-empty list of non-empty strings."""
     if not isinstance(toks, list):
         raise UsageError(
             f'{where}: expected "tokens" to be a list of strings, got {kind_of(toks, json=True)}'
@@ -102,7 +116,7 @@ def _example(cfg: Config, path: Path, n: int, value: Any) -> tuple[list[str], st
             raise UsageError(f'{where}: expected "tokens" to be non-empty strings, got {got} at index {i}')
     if not toks:
         raise UsageError(f"{where}: expected at least one token, got an empty list")
-    return list(toks), label
+    return list(toks)
 
 
 def fit_length(ids: np.ndarray, cfg: Config, where: str) -> np.ndarray:
