@@ -182,31 +182,22 @@ def explore(  # noqa: C901 - to split (issue 21)
             f"{source}: expected at most {max_tokens} tokens (--max-tokens), got {len(toks)}: "
             f"{_slice_hint(source, mode, max_tokens)} or raise --max-tokens"
         )
-    index = vocab.index()
-    unknown = cfg.data.unknown
     pieces = pieces_of(text, mode)
-    ids: list[int] = []
+
+    def refuse(pos: int, token: str) -> UsageError:
+        return UsageError(
+            f"{source}: expected tokens from the run's vocabulary {vocab.shown()}, "
+            f"got {token!r} at token {pos}"
+        )
+
+    ids, kept = vocab.ids_kept([p for p, is_token in pieces if is_token], cfg.data.unknown, refuse)
+    # Each piece of the text shows the step its token became, or -1 (spaces, skipped tokens).
+    step_of = dict(zip(kept, range(len(ids)), strict=True))
     piece_step: list[int] = []
     pos = -1
-    for piece, is_token in pieces:
-        if not is_token:
-            piece_step.append(-1)
-            continue
-        pos += 1
-        i = index.get(piece)
-        if i is None:
-            if unknown == "skip":
-                piece_step.append(-1)
-                continue
-            if unknown != "error" and unknown in index:
-                i = index[unknown]
-            else:
-                raise UsageError(
-                    f"{source}: expected tokens from the run's vocabulary {vocab.shown()}, "
-                    f"got {piece!r} at token {pos}"
-                )
-        piece_step.append(len(ids))
-        ids.append(i)
+    for _, is_token in pieces:
+        pos += is_token
+        piece_step.append(step_of.get(pos, -1) if is_token else -1)
     if not ids:
         raise UsageError(f"{source}: no token left after skipping unknown tokens")
 

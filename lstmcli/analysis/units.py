@@ -237,25 +237,14 @@ def _text_sequence(
     else:
         values = column_feature(text, spans)
     vocab = vocab_of(cfg)
-    index = vocab.index()
-    unknown = cfg.data.unknown
-    ids: list[int] = []
-    keep: list[int] = []
-    for n, t in enumerate(toks):
-        i = index.get(t)
-        if i is None:
-            if unknown == "skip":
-                continue
-            if unknown == "error" or unknown not in index:
-                e = unknown_error(f"{path}: token {n}", vocab, t)
-                if cfg.task == "classify" and text.lstrip().startswith("{"):
-                    e = UsageError(
-                        f"{e.message}; --text is read as plain text: --label reads a JSON Lines file"
-                    )
-                raise e
-            i = index[unknown]
-        ids.append(i)
-        keep.append(n)
+
+    def refuse(n: int, token: str) -> UsageError:
+        e = unknown_error(f"{path}: token {n}", vocab, token)
+        if cfg.task == "classify" and text.lstrip().startswith("{"):
+            return UsageError(f"{e.message}; --text is read as plain text: --label reads a JSON Lines file")
+        return e
+
+    ids, keep = vocab.ids_kept(toks, cfg.data.unknown, refuse)
     if not ids:
         raise UsageError(f"{path}: no token left after skipping unknown tokens")
     return [np.asarray(ids, np.int32)], [values[np.asarray(keep)]]

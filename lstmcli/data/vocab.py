@@ -3,6 +3,7 @@ orders the tokens it counts (NumPy only)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,22 +30,36 @@ class Vocab:
     def ids(self, tokens: list[str], *, unknown: str = "error", where: str = "input") -> np.ndarray:
         """Token ids; `unknown` says what a token outside the vocabulary does: error, skip, or a
         vocabulary token used in its place."""
+
+        def refuse(pos: int, token: str) -> UsageError:
+            return UsageError(
+                f"{where}: expected tokens from the vocabulary {self.shown()}, "
+                f"got {token!r} at position {pos}"
+            )
+
+        out, _ = self.ids_kept(tokens, unknown, refuse)
+        return np.asarray(out, dtype=np.int32)
+
+    def ids_kept(
+        self, tokens: list[str], unknown: str, refuse: Callable[[int, str], UsageError]
+    ) -> tuple[list[int], list[int]]:
+        """The one rule for a token outside the vocabulary (`unknown`: error, skip, or a stand-in):
+        the ids, and the position in `tokens` each came from (skip leaves gaps); `refuse(position,
+        token)` is the error raised under `error`."""
         index = self.index()
-        out: list[int] = []
+        ids: list[int] = []
+        kept: list[int] = []
         for pos, t in enumerate(tokens):
             i = index.get(t)
             if i is None:
                 if unknown == "skip":
                     continue
-                if unknown != "error" and unknown in index:
-                    i = index[unknown]
-                else:
-                    raise UsageError(
-                        f"{where}: expected tokens from the vocabulary {self.shown()}, "
-                        f"got {t!r} at position {pos}"
-                    )
-            out.append(i)
-        return np.asarray(out, dtype=np.int32)
+                if unknown == "error" or unknown not in index:
+                    raise refuse(pos, t)
+                i = index[unknown]
+            ids.append(i)
+            kept.append(pos)
+        return ids, kept
 
     def one_hot(self, ids: np.ndarray) -> np.ndarray:
         """One-hot float32 of any id array: shape ids.shape + (size,)."""
