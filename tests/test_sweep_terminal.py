@@ -1,50 +1,29 @@
 """What a person sees of `lstmcli sweep` at a terminal: run under a real pseudo-terminal (the
-standard library's `pty`) at 80 columns — which trial of how many, its settings, the best so far —
+suite's harness, tests/terminal.py) at 80 columns — which trial of how many, its settings, the best so far —
 and none of it when stderr is a pipe."""
 
 from __future__ import annotations
 
-import fcntl
-import os
 import re
 import shutil
-import struct
 import subprocess
 import sys
-import termios
 from pathlib import Path
 
 import pytest
 
+import terminal
 from conftest import HELLO
 
-_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07|\r")
 
-
-def _under_pty(args: list[str], columns: int = 80) -> tuple[int, str]:
-    """Run the console script with stdin, stdout and stderr on a pty of `columns` columns."""
-    exe = shutil.which("lstmcli", path=str(Path(sys.executable).parent)) or "lstmcli"
-    master, slave = os.openpty()
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, columns, 0, 0))
-    env = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", "NO_COLOR")}
-    env.update(TERM="xterm-256color", COLUMNS=str(columns))
-    proc = subprocess.Popen([exe, *args], stdin=slave, stdout=slave, stderr=slave, env=env)
-    os.close(slave)
-    chunks = []
-    while True:
-        try:
-            data = os.read(master, 65536)
-        except OSError:  # EIO: the child closed the terminal
-            break
-        if not data:
-            break
-        chunks.append(data)
-    os.close(master)
-    return proc.wait(timeout=600), b"".join(chunks).decode("utf-8", "replace")
+def _under_pty(args: list[str], columns: int = 80) -> tuple[int | None, str]:
+    """The console script at a terminal `columns` wide (the suite's pty harness, tests/terminal.py)."""
+    t = terminal.run(args, cols=columns, timeout=600)
+    return t.code, t.raw.decode("utf-8", "replace")
 
 
 def _plain(text: str) -> str:
-    return _ANSI.sub("", text)
+    return terminal.strip(text.encode("utf-8"))
 
 
 FIXED = ["--set", "model.units=2,3", "--set", "train.epochs=20", "--set", "train.checkpoint_every=10"]
