@@ -154,7 +154,6 @@ MAX_FUNCTION_LINES = 80
 LONG_FUNCTIONS = {
     "lstmcli.cli.commands.train",
     "lstmcli.cli.experiments.sweep",
-    "lstmcli.analysis.explore.explore",
     "lstmcli.experiments.sweep_workers.run_trial",
     "lstmcli.render.gate_tables",
 }

@@ -147,33 +147,10 @@ def _slice_hint(source: str, mode: str, n: int) -> str:
     return f"explore a slice ({cut} > slice.txt, then --text slice.txt)"
 
 
-def explore(  # noqa: C901 - to split (issue 21)
-    run_dir: str | Path,
-    text: str,
-    *,
-    source: str,
-    layer: int = 0,
-    max_tokens: int = DEFAULT_MAX_TOKENS,
-) -> ExploreResult:
-    """Run the text through a trained run's NumPy engine and build the page's data document."""
-    from lstmcli import runs
-    from lstmcli.data import vocab_of
-    from lstmcli.model.cell import CELLS, forward
-    from lstmcli.model.engine import check_spec
-    from lstmcli.model.kerasfile import load_spec
+def _checked_tokens(text: str, mode: str, source: str, max_tokens: int) -> None:
+    """Refuse an empty text, or one longer than --max-tokens (with a command that slices it)."""
     from lstmcli.tokens import tokenize
 
-    if max_tokens < 1:
-        raise UsageError(f"--max-tokens: expected a positive integer, got {max_tokens}")
-    run = runs.open_run(run_dir)
-    cfg = run.config
-    spec = load_spec(run.model_path)
-    check_spec(cfg, spec, run.model_path)
-    n_layers = len(spec.layers)
-    if not 0 <= layer < n_layers:
-        raise UsageError(f"--layer: expected 0..{n_layers - 1}, got {layer}")
-    vocab = vocab_of(cfg)
-    mode = cfg.data.tokens
     toks = tokenize(text, mode)
     if not toks:
         raise UsageError(f"{source}: expected at least one token, got an empty text")
@@ -182,7 +159,13 @@ def explore(  # noqa: C901 - to split (issue 21)
             f"{source}: expected at most {max_tokens} tokens (--max-tokens), got {len(toks)}: "
             f"{_slice_hint(source, mode, max_tokens)} or raise --max-tokens"
         )
-    pieces = pieces_of(text, mode)
+
+
+def _step_ids(
+    pieces: list[tuple[str, bool]], vocab: Any, unknown: str, source: str
+) -> tuple[list[int], list[int]]:
+    """The ids the engine steps through, and for each piece of the text the step its token became,
+    or -1 (spaces, skipped tokens)."""
 
     def refuse(pos: int, token: str) -> UsageError:
         return UsageError(
@@ -190,8 +173,7 @@ def explore(  # noqa: C901 - to split (issue 21)
             f"got {token!r} at token {pos}"
         )
 
-    ids, kept = vocab.ids_kept([p for p, is_token in pieces if is_token], cfg.data.unknown, refuse)
-    # Each piece of the text shows the step its token became, or -1 (spaces, skipped tokens).
+    ids, kept = vocab.ids_kept([p for p, is_token in pieces if is_token], unknown, refuse)
     step_of = dict(zip(kept, range(len(ids)), strict=True))
     piece_step: list[int] = []
     pos = -1
@@ -200,15 +182,21 @@ def explore(  # noqa: C901 - to split (issue 21)
         piece_step.append(step_of.get(pos, -1) if is_token else -1)
     if not ids:
         raise UsageError(f"{source}: no token left after skipping unknown tokens")
+    return ids, piece_step
 
-    x = vocab.one_hot(np.asarray(ids, dtype=np.int64)[None, :])
-    traces, probs = forward(spec.stack(), x)
-    trace = traces[layer]
-    cell = CELLS[cfg.model.cell]
+
+def _layer_arrays(trace: Any, cell_name: str) -> dict[str, np.ndarray]:
+    """One layer's per-step arrays by their shown name, h and c first."""
+    from lstmcli.model.cell import CELLS
+
+    cell = CELLS[cell_name]
     arrays = {shown: np.asarray(getattr(trace, attr)[0], dtype=np.float32) for shown, attr in cell.steps}
     order = [n for n in ("h", "c") if n in arrays] + [n for n in arrays if n not in ("h", "c")]
-    arrays = {n: arrays[n] for n in order}
+    return {n: arrays[n] for n in order}
 
+
+def _quantised(arrays: dict[str, np.ndarray]) -> tuple[list[dict[str, Any]], dict[str, float]]:
+    """The document's quantised arrays, and the largest quantisation error of each."""
     doc_arrays = []
     max_error: dict[str, float] = {}
     for name, values in arrays.items():
@@ -225,37 +213,82 @@ def explore(  # noqa: C901 - to split (issue 21)
                 "codes": _b64(codes),
             }
         )
+    return doc_arrays, max_error
+
+
+def _saturation(arrays: dict[str, np.ndarray]) -> dict[str, Any]:
+    """Per gate and unit, the share of steps left- and right-saturated."""
     gates = [n for n in arrays if n not in NOT_GATES]
-    saturation = {
+    return {
         "left_below": LEFT,
         "right_above": RIGHT,
         "gates": gates,
         "left": [[float(v) for v in np.mean(arrays[g] < LEFT, axis=0)] for g in gates],
         "right": [[float(v) for v in np.mean(arrays[g] > RIGHT, axis=0)] for g in gates],
     }
+
+
+def _next(cfg: Any, vocab: Any, probs: np.ndarray) -> dict[str, Any]:
+    """What the model predicts: the labels' probabilities after the last step (classify), or each
+    step's top tokens (next-token)."""
     p = np.asarray(probs[0], dtype=np.float64)  # (time, outputs)
     if cfg.task == "classify":
         labels = [str(label) for label in (cfg.labels if isinstance(cfg.labels, list) else [])]
         last = p[-1]
-        nxt: dict[str, Any] = {
+        return {
             "kind": "labels",
             "labels": labels,
             "probs": [float(v) for v in last],
         }
-    else:
-        k = min(TOP_K, p.shape[1])
-        top = np.argsort(-p, axis=1, kind="stable")[:, :k]
-        top_p = np.take_along_axis(p, top, axis=1)
-        id_type = np.uint16 if vocab.size <= 1 << 16 else np.uint32
-        nxt = {
-            "kind": "tokens",
-            "k": k,
-            "vocab": list(vocab.tokens),
-            "id_bytes": np.dtype(id_type).itemsize,
-            "ids": _b64(top.astype(id_type)),
-            # probabilities to 1/65535: the page shows 4 decimals
-            "probs": _b64(np.rint(top_p * 65535).astype(np.uint16)),
-        }
+    k = min(TOP_K, p.shape[1])
+    top = np.argsort(-p, axis=1, kind="stable")[:, :k]
+    top_p = np.take_along_axis(p, top, axis=1)
+    id_type = np.uint16 if vocab.size <= 1 << 16 else np.uint32
+    return {
+        "kind": "tokens",
+        "k": k,
+        "vocab": list(vocab.tokens),
+        "id_bytes": np.dtype(id_type).itemsize,
+        "ids": _b64(top.astype(id_type)),
+        # probabilities to 1/65535: the page shows 4 decimals
+        "probs": _b64(np.rint(top_p * 65535).astype(np.uint16)),
+    }
+
+
+def explore(
+    run_dir: str | Path,
+    text: str,
+    *,
+    source: str,
+    layer: int = 0,
+    max_tokens: int = DEFAULT_MAX_TOKENS,
+) -> ExploreResult:
+    """Run the text through a trained run's NumPy engine and build the page's data document."""
+    from lstmcli import runs
+    from lstmcli.data import vocab_of
+    from lstmcli.model.cell import forward
+    from lstmcli.model.engine import check_spec
+    from lstmcli.model.kerasfile import load_spec
+
+    if max_tokens < 1:
+        raise UsageError(f"--max-tokens: expected a positive integer, got {max_tokens}")
+    run = runs.open_run(run_dir)
+    cfg = run.config
+    spec = load_spec(run.model_path)
+    check_spec(cfg, spec, run.model_path)
+    n_layers = len(spec.layers)
+    if not 0 <= layer < n_layers:
+        raise UsageError(f"--layer: expected 0..{n_layers - 1}, got {layer}")
+    vocab = vocab_of(cfg)
+    mode = cfg.data.tokens
+    _checked_tokens(text, mode, source, max_tokens)
+    pieces = pieces_of(text, mode)
+    ids, piece_step = _step_ids(pieces, vocab, cfg.data.unknown, source)
+
+    x = vocab.one_hot(np.asarray(ids, dtype=np.int64)[None, :])
+    traces, probs = forward(spec.stack(), x)
+    arrays = _layer_arrays(traces[layer], cfg.model.cell)
+    doc_arrays, max_error = _quantised(arrays)
     units = int(arrays["h"].shape[1])
     document = {
         "format": 1,
@@ -271,8 +304,8 @@ def explore(  # noqa: C901 - to split (issue 21)
         "pieces": [piece for piece, _ in pieces],
         "piece_step": piece_step,
         "arrays": doc_arrays,
-        "next": nxt,
-        "saturation": saturation,
+        "next": _next(cfg, vocab, probs),
+        "saturation": _saturation(arrays),
     }
     return ExploreResult(
         run=str(run_dir),
