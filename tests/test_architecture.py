@@ -155,7 +155,6 @@ LONG_FUNCTIONS = {
     "lstmcli.cli.commands.train",
     "lstmcli.cli.experiments.sweep",
     "lstmcli.experiments.sweep_workers.run_trial",
-    "lstmcli.render.gate_tables",
 }
 
 

@@ -187,11 +187,9 @@ def _units_note(shown: range, total: int) -> str | None:
     )
 
 
-def inspect_tables(  # noqa: C901 - to split (issue 21)
+def inspect_tables(
     r: InspectResult, precision: int, *, width: int = 240, units: str | None = None
 ) -> list[RenderableType]:
-    from rich.table import Table
-
     items: list[RenderableType] = []
     # Row labels on one line, and short: a 32-character window would crowd out the units.
     labels = [_one_line(r.sep.join(toks), 24) for toks in r.inputs]
@@ -205,47 +203,18 @@ def inspect_tables(  # noqa: C901 - to split (issue 21)
     )
     items.append(f"[bold]input[/] {shape_text(shape_of(r.x))}  (one-hot, rows = timesteps)")
     for label, toks, x in zip(labels, r.inputs, r.x, strict=True):
-        t = Table(title=f"{label!r}", title_justify="left")
-        t.add_column("t", justify="right")
-        t.add_column("token")
-        if compact:
-            t.add_column(f"hot index (of {len(r.vocab)})", justify="right")
-            for step, (tok, row) in enumerate(zip(toks, x, strict=True)):
-                t.add_row(str(step), repr(tok), str(int(np.argmax(row))) if row.any() else "none")
-        else:
-            for v in r.vocab:
-                t.add_column(v, justify="right")
-            for step, (tok, row) in enumerate(zip(toks, x, strict=True)):
-                t.add_row(str(step), tok, *(f"[bold]{int(c)}[/]" if c else "0" for c in row))
-        items.append(t)
-
-    def state_table(name: str, arrays: list[np.ndarray] | None) -> RenderableType:
-        if arrays is None:
-            return f"[bold]{name}[/]: none ({r.cell} has no cell state)"
-        t = Table(title=f"{name} {shape_text(shape_of(arrays))}", title_justify="left")
-        t.add_column("sequence")
-        if arrays[0].ndim == 2:  # return_sequences: one row per timestep
-            t.add_column("t", justify="right")
-        for u in shown:
-            t.add_column(f"unit {u}", justify="right")
-        for label, toks, a in zip(labels, r.inputs, arrays, strict=True):
-            a = a[..., shown.start : shown.stop]
-            if a.ndim == 2:
-                for step, row in enumerate(a):
-                    t.add_row(
-                        label if step == 0 else "", f"{step} {toks[step]}", *(_fmt(v, precision) for v in row)
-                    )
-            else:
-                t.add_row(label, *(_fmt(v, precision) for v in a))
-        return t
+        items.append(_input_table(label, toks, x, r.vocab, compact))
 
     note = _units_note(shown, r.units)
 
     if note:
         items.append(note)
-    items.append(state_table("outputs", r.states.outputs))
-    items.append(state_table("hidden state", r.states.hidden))
-    items.append(state_table("cell state", r.states.cell))
+    for name, arrays in (
+        ("outputs", r.states.outputs),
+        ("hidden state", r.states.hidden),
+        ("cell state", r.states.cell),
+    ):
+        items.append(_state_table(r, labels, shown, precision, name, arrays))
     if r.return_sequences is False and r.states.outputs is not None:
         same = all(np.array_equal(o, h) for o, h in zip(r.states.outputs, r.states.hidden, strict=True))
         items.append(
@@ -253,6 +222,58 @@ def inspect_tables(  # noqa: C901 - to split (issue 21)
             + ("[green]yes[/] (return_sequences is false)" if same else "[red]no[/]")
         )
     return items
+
+
+def _input_table(
+    label: str, toks: list[str], x: np.ndarray, vocab: tuple[str, ...], compact: bool
+) -> RenderableType:
+    """One sequence's one-hot input: a column per token, or (compact) the hot index."""
+    from rich.table import Table
+
+    t = Table(title=f"{label!r}", title_justify="left")
+    t.add_column("t", justify="right")
+    t.add_column("token")
+    if compact:
+        t.add_column(f"hot index (of {len(vocab)})", justify="right")
+        for step, (tok, row) in enumerate(zip(toks, x, strict=True)):
+            t.add_row(str(step), repr(tok), str(int(np.argmax(row))) if row.any() else "none")
+    else:
+        for v in vocab:
+            t.add_column(v, justify="right")
+        for step, (tok, row) in enumerate(zip(toks, x, strict=True)):
+            t.add_row(str(step), tok, *(f"[bold]{int(c)}[/]" if c else "0" for c in row))
+    return t
+
+
+def _state_table(
+    r: InspectResult,
+    labels: list[str],
+    shown: range,
+    precision: int,
+    name: str,
+    arrays: list[np.ndarray] | None,
+) -> RenderableType:
+    """One state (outputs, hidden, cell) of every sequence, for the shown units."""
+    from rich.table import Table
+
+    if arrays is None:
+        return f"[bold]{name}[/]: none ({r.cell} has no cell state)"
+    t = Table(title=f"{name} {shape_text(shape_of(arrays))}", title_justify="left")
+    t.add_column("sequence")
+    if arrays[0].ndim == 2:  # return_sequences: one row per timestep
+        t.add_column("t", justify="right")
+    for u in shown:
+        t.add_column(f"unit {u}", justify="right")
+    for label, toks, a in zip(labels, r.inputs, arrays, strict=True):
+        a = a[..., shown.start : shown.stop]
+        if a.ndim == 2:
+            for step, row in enumerate(a):
+                t.add_row(
+                    label if step == 0 else "", f"{step} {toks[step]}", *(_fmt(v, precision) for v in row)
+                )
+        else:
+            t.add_row(label, *(_fmt(v, precision) for v in a))
+    return t
 
 
 # ---------------------------------------------------------------- predict
@@ -351,16 +372,12 @@ def _gate_cell(key: str, v: float, precision: int) -> Any:
     return Text(_fmt(v, precision), style=GATE_SCALE.get(key, _diverging)(v))
 
 
-def gate_tables(  # noqa: C901 - to split (issue 21)
+def gate_tables(
     r: InspectResult, precision: int, *, width: int = 240, units: str | None = None
 ) -> list[RenderableType]:
     """Per sequence: one row per timestep (token, then every gate and state per unit), coloured
     on a sequential scale for gates in [0, 1] and a diverging one for values in [-1, 1]; then a
     heatmap of h and c over time × units."""
-    from rich import box
-    from rich.table import Table
-    from rich.text import Text
-
     items: list[RenderableType] = []
     if not r.steps:
         return items
@@ -386,58 +403,75 @@ def gate_tables(  # noqa: C901 - to split (issue 21)
         items.append(note)
     # The heatmaps have units as rows: every unit fits, unless --units picks some.
     heat_units = wanted
+    # As many timesteps as fit the width; the rest are said, not squeezed into "…".
+    fit = max(1, (width - 8) // (max(5, token_width + 2) + 3))
     for toks, steps in zip(r.inputs, r.steps, strict=True):
         label = r.sep.join(toks)
-        t = Table(title=f"{label!r}: gates", title_justify="left", box=box.SIMPLE_HEAD, padding=(0, 1))
-        t.add_column("t", justify="right")
-        t.add_column("token")
-        if long:
-            t.add_column("unit", justify="right")
-        for k in keys:
-            for u in [None] if long else shown:
-                t.add_column(k if u is None else f"{k}{u}", justify="right")
-        for n, step in enumerate(steps):
-            if long:
-                for i, u in enumerate(shown):
-                    t.add_row(
-                        str(n) if i == 0 else "",
-                        step["token"] if i == 0 else "",
-                        str(u),
-                        *(_gate_cell(k, step[k][u], precision) for k in keys),
-                        end_section=i == len(shown) - 1 and len(shown) > 1,
-                    )
-                continue
-            cells: list[Any] = [str(n), step["token"]]
-            for k in keys:
-                for v in step[k][shown.start : shown.stop]:
-                    cells.append(_gate_cell(k, v, precision))
-            t.add_row(*cells)
-        items.append(t)
+        items.append(_gate_table(label, steps, keys, shown, long, precision))
         for k in ("h", "c"):
-            if k not in keys:
-                continue
-            # As many timesteps as fit the width; the rest are said, not squeezed into "…".
-            fit = max(1, (width - 8) // (max(5, token_width + 2) + 3))
-            hm = Table(
-                title=f"{label!r}: {k} over time",
-                title_justify="left",
-                caption=f"timesteps 0–{fit - 1} of {len(steps)} shown (a wider terminal, or --json, "
-                "has the rest)"
-                if fit < len(steps)
-                else None,
-                caption_justify="left",
-                show_lines=False,
-            )
-            hm.add_column("unit")
-            for n, step in enumerate(steps[:fit]):
-                hm.add_column(f"{n} {step['token']}", justify="right")
-            for u in heat_units:
-                hm.add_row(
-                    str(u),
-                    *(Text(_fmt(step[k][u], 2), style=_diverging(step[k][u])) for step in steps[:fit]),
-                )
-            items.append(hm)
+            if k in keys:
+                items.append(_heatmap(label, steps, k, heat_units, fit))
     return items
+
+
+def _gate_table(
+    label: str, steps: list[Any], keys: list[str], shown: range, long: bool, precision: int
+) -> RenderableType:
+    """One sequence's gates and states per timestep: the shown units side by side, or (long)
+    one row per timestep and unit."""
+    from rich import box
+    from rich.table import Table
+
+    t = Table(title=f"{label!r}: gates", title_justify="left", box=box.SIMPLE_HEAD, padding=(0, 1))
+    t.add_column("t", justify="right")
+    t.add_column("token")
+    if long:
+        t.add_column("unit", justify="right")
+    for k in keys:
+        for u in [None] if long else shown:
+            t.add_column(k if u is None else f"{k}{u}", justify="right")
+    for n, step in enumerate(steps):
+        if long:
+            for i, u in enumerate(shown):
+                t.add_row(
+                    str(n) if i == 0 else "",
+                    step["token"] if i == 0 else "",
+                    str(u),
+                    *(_gate_cell(k, step[k][u], precision) for k in keys),
+                    end_section=i == len(shown) - 1 and len(shown) > 1,
+                )
+            continue
+        cells: list[Any] = [str(n), step["token"]]
+        for k in keys:
+            for v in step[k][shown.start : shown.stop]:
+                cells.append(_gate_cell(k, v, precision))
+        t.add_row(*cells)
+    return t
+
+
+def _heatmap(label: str, steps: list[Any], k: str, heat_units: range, fit: int) -> RenderableType:
+    """One sequence's h or c over its first `fit` timesteps, a row per unit."""
+    from rich.table import Table
+    from rich.text import Text
+
+    hm = Table(
+        title=f"{label!r}: {k} over time",
+        title_justify="left",
+        caption=f"timesteps 0–{fit - 1} of {len(steps)} shown (a wider terminal, or --json, has the rest)"
+        if fit < len(steps)
+        else None,
+        caption_justify="left",
+        show_lines=False,
+    )
+    hm.add_column("unit")
+    for n, step in enumerate(steps[:fit]):
+        hm.add_column(f"{n} {step['token']}", justify="right")
+    for u in heat_units:
+        hm.add_row(
+            str(u),
+            *(Text(_fmt(step[k][u], 2), style=_diverging(step[k][u])) for step in steps[:fit]),
+        )
+    return hm
 
 
 def verify_line(v: dict[str, Any]) -> str:
