@@ -154,7 +154,6 @@ MAX_FUNCTION_LINES = 80
 LONG_FUNCTIONS = {
     "lstmcli.cli.commands.train",
     "lstmcli.cli.experiments.sweep",
-    "lstmcli.experiments.sweep_workers.run_trial",
 }
 
 

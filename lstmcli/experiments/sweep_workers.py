@@ -136,7 +136,7 @@ def _suggest(trial: Any, key: str, spec: dict[str, Any]) -> Any:
     return trial.suggest_float(key, float(lo), float(hi), step=spec.get("step"), log=log)
 
 
-def run_trial(  # noqa: C901 - to split (issue 21)
+def run_trial(
     p: Plan,
     study: Any,
     tid: int,
@@ -146,63 +146,15 @@ def run_trial(  # noqa: C901 - to split (issue 21)
     """Train the claimed trial `tid` into its run directory (resuming one left by an earlier
     attempt) and tell the study how it ended. Interrupts re-queue it; anything else fails it.
     `threads`: the (intra-op, inter-op) pool sizes TensorFlow was given, recorded with it."""
-    import optuna
     from optuna.exceptions import UpdateFinishedTrialError
     from optuna.trial import TrialState
 
     storage = study._storage
     with store.Heartbeat(storage, tid):  # from the claim on, also while TensorFlow loads
         frozen = storage.get_trial(tid)
-        attrs = frozen.user_attrs
-        if p.kind == "search" and "name" not in attrs:
-            # A sampler seeded per trial number: one worker gives the same trials every time.
-            study.sampler = optuna.samplers.TPESampler(seed=p.seed + frozen.number, constant_liar=True)
-        trial = optuna.trial.Trial(study, tid)
-        name = attrs.get("name", f"trial {frozen.number}")
-        point = Point(name, attrs.get("values", {}), trial=frozen.number)
+        trial, point = _open_trial(p, study, tid, frozen)
         try:
-            if p.kind == "search":
-                assert p.space is not None  # search plans always carry their space
-                point.values = {k: _suggest(trial, k, spec) for k, spec in p.space.items()}
-                point.name = attrs.get("name") or sweep_mod.point_name(point.values, f"{frozen.number:03d}-")
-            run_dir = p.out / point.name
-            for key, value in {
-                "name": point.name,
-                "values": point.values,
-                "host": store.HOST,
-                "pid": os.getpid(),
-                "run_dir": str(run_dir.resolve()),
-                "threads": list(threads) if threads else None,
-                "error": None,
-                "interrupted": False,
-            }.items():
-                trial.set_user_attr(key, value)
-            metric = p.objective.metric
-            for row in runs.read_history(run_dir) if runs.is_run_dir(run_dir) else []:
-                if metric in row and p.kind == "search":  # an earlier attempt's epochs, for the pruner
-                    trial.report(row[metric], int(row["epoch"]))
-
-            shown = [0.0]
-
-            def on_epoch(epoch: int, row: dict[str, float]) -> None:
-                point.epochs = epoch + 1
-                point.metrics = {k: v for k, v in row.items() if k != "epoch"}
-                if time.monotonic() - shown[0] >= 1.0:  # progress for others, at most once a second
-                    shown[0] = time.monotonic()
-                    trial.set_user_attr("epochs", point.epochs)
-                    trial.set_user_attr("metrics", point.metrics)
-                value = row.get(metric)
-                if value is None or p.kind != "search":
-                    return
-                trial.report(value, epoch + 1)  # for the pruner
-                if trial.should_prune():
-                    raise sweep_mod.Pruned(f"pruned at epoch {epoch + 1}: {metric} = {value:.4g}")
-
-            if progress_for is not None:
-                refresh(p, study)
-            cfg = sweep_mod.point_config(p.base, point.values, p.source)
-            progress = progress_for(point) if progress_for else None
-            sweep_mod._train_point(p, point, cfg, [sweep_mod._Listener(on_epoch)], progress)
+            _train_trial(p, study, trial, frozen, point, progress_for, threads)
         except (Interrupted, KeyboardInterrupt):
             with _unless_failed_elsewhere():
                 trial.set_user_attr("interrupted", True)
@@ -222,19 +174,99 @@ def run_trial(  # noqa: C901 - to split (issue 21)
                 trial.set_user_attr("error", message)
                 study.tell(trial, state=TrialState.FAIL)
             raise
-        trial.set_user_attr("epochs", point.epochs)
-        trial.set_user_attr("metrics", point.metrics)
-        value = point.metrics.get(p.objective.metric)
-        if point.status == "finished" and isinstance(value, int | float) and math.isfinite(value):
-            study.tell(trial, value)
-        elif point.status == "pruned":
-            study.tell(trial, state=TrialState.PRUNED)
-        else:
-            if point.status == "finished":
-                point.error = f"its objective {p.objective.metric} is missing or not finite"
-            trial.set_user_attr("error", point.error)
-            study.tell(trial, state=TrialState.FAIL)
+        _tell_end(p, study, trial, point)
     return point
+
+
+def _open_trial(p: Plan, study: Any, tid: int, frozen: Any) -> tuple[Any, Point]:
+    """The study's live trial `tid` and the point it trains, as far as known before sampling."""
+    import optuna
+
+    attrs = frozen.user_attrs
+    if p.kind == "search" and "name" not in attrs:
+        # A sampler seeded per trial number: one worker gives the same trials every time.
+        study.sampler = optuna.samplers.TPESampler(seed=p.seed + frozen.number, constant_liar=True)
+    trial = optuna.trial.Trial(study, tid)
+    name = attrs.get("name", f"trial {frozen.number}")
+    return trial, Point(name, attrs.get("values", {}), trial=frozen.number)
+
+
+def _train_trial(
+    p: Plan,
+    study: Any,
+    trial: Any,
+    frozen: Any,
+    point: Point,
+    progress_for: Callable[[Point], Any] | None,
+    threads: tuple[int, int] | None,
+) -> None:
+    """Sample the point (search), record who trains it where, and train it."""
+    if p.kind == "search":
+        assert p.space is not None  # search plans always carry their space
+        point.values = {k: _suggest(trial, k, spec) for k, spec in p.space.items()}
+        prefix = f"{frozen.number:03d}-"
+        point.name = frozen.user_attrs.get("name") or sweep_mod.point_name(point.values, prefix)
+    run_dir = p.out / point.name
+    for key, value in {
+        "name": point.name,
+        "values": point.values,
+        "host": store.HOST,
+        "pid": os.getpid(),
+        "run_dir": str(run_dir.resolve()),
+        "threads": list(threads) if threads else None,
+        "error": None,
+        "interrupted": False,
+    }.items():
+        trial.set_user_attr(key, value)
+    metric = p.objective.metric
+    for row in runs.read_history(run_dir) if runs.is_run_dir(run_dir) else []:
+        if metric in row and p.kind == "search":  # an earlier attempt's epochs, for the pruner
+            trial.report(row[metric], int(row["epoch"]))
+    if progress_for is not None:
+        refresh(p, study)
+    cfg = sweep_mod.point_config(p.base, point.values, p.source)
+    progress = progress_for(point) if progress_for else None
+    sweep_mod._train_point(p, point, cfg, [sweep_mod._Listener(_on_epoch(p, trial, point))], progress)
+
+
+def _on_epoch(p: Plan, trial: Any, point: Point) -> Callable[[int, dict[str, float]], None]:
+    """What each epoch tells the study: progress for others, and the objective for the pruner."""
+    metric = p.objective.metric
+    shown = [0.0]
+
+    def on_epoch(epoch: int, row: dict[str, float]) -> None:
+        point.epochs = epoch + 1
+        point.metrics = {k: v for k, v in row.items() if k != "epoch"}
+        if time.monotonic() - shown[0] >= 1.0:  # progress for others, at most once a second
+            shown[0] = time.monotonic()
+            trial.set_user_attr("epochs", point.epochs)
+            trial.set_user_attr("metrics", point.metrics)
+        value = row.get(metric)
+        if value is None or p.kind != "search":
+            return
+        trial.report(value, epoch + 1)  # for the pruner
+        if trial.should_prune():
+            raise sweep_mod.Pruned(f"pruned at epoch {epoch + 1}: {metric} = {value:.4g}")
+
+    return on_epoch
+
+
+def _tell_end(p: Plan, study: Any, trial: Any, point: Point) -> None:
+    """Tell the study how a trial that ran to its end ended: its objective, pruned, or failed."""
+    from optuna.trial import TrialState
+
+    trial.set_user_attr("epochs", point.epochs)
+    trial.set_user_attr("metrics", point.metrics)
+    value = point.metrics.get(p.objective.metric)
+    if point.status == "finished" and isinstance(value, int | float) and math.isfinite(value):
+        study.tell(trial, value)
+    elif point.status == "pruned":
+        study.tell(trial, state=TrialState.PRUNED)
+    else:
+        if point.status == "finished":
+            point.error = f"its objective {p.objective.metric} is missing or not finite"
+        trial.set_user_attr("error", point.error)
+        study.tell(trial, state=TrialState.FAIL)
 
 
 # ---------------------------------------------------------------- N worker processes
@@ -268,7 +300,7 @@ def _running() -> tuple[Any, ...]:
     return (TrialState.RUNNING,)
 
 
-def _processes(p: Plan, study: Any, url: str, watch: Any, notify: Callable[[str], None]) -> None:  # noqa: C901 - to split (issue 21)
+def _processes(p: Plan, study: Any, url: str, watch: Any, notify: Callable[[str], None]) -> None:
     intra, inter = threads_for(p.workers)
     logs = p.out / LOGS
     logs.mkdir(exist_ok=True)
@@ -280,21 +312,7 @@ def _processes(p: Plan, study: Any, url: str, watch: Any, notify: Callable[[str]
     next_stale_check = 0.0
     with _forwarding(children, received):
         while True:
-            for pid, child in list(children.items()):
-                rc = child.poll()
-                if rc is None:
-                    continue
-                del children[pid]
-                log = log_of.pop(pid)
-                text = log.read_text(errors="replace").strip() if log.exists() else ""
-                if not text:
-                    log.unlink(missing_ok=True)
-                if rc < 0:
-                    name = signal.Signals(-rc).name
-                    notify(f"worker pid {pid} was killed by {name}; its trial is retried after its heartbeat")
-                elif rc not in (0, 130):
-                    last = text.splitlines()[-1] if text else "no output"
-                    notify(f"worker pid {pid} exited with code {rc}: {last} (log: {log})")
+            _reap(children, log_of, notify)
             if received and not children:
                 break
             if not received and time.monotonic() >= next_stale_check:
@@ -306,20 +324,7 @@ def _processes(p: Plan, study: Any, url: str, watch: Any, notify: Callable[[str]
                 unclaimed = len([pid for pid in children if pid not in mine])
                 for _ in range(min(p.workers - len(children), c["waiting"] - unclaimed)):
                     log = logs / f"worker-{time.time_ns()}.log"
-                    with open(log, "wb") as out:
-                        child = subprocess.Popen(
-                            [
-                                sys.executable,
-                                "-m",
-                                "lstmcli.experiments.sweep_workers",
-                                *map(str, (p.out, intra, inter)),
-                            ],
-                            stdin=subprocess.DEVNULL,
-                            stdout=out,
-                            stderr=subprocess.STDOUT,
-                            env=env,
-                            start_new_session=True,
-                        )
+                    child = _spawn(p, log, env, intra, inter)
                     children[child.pid] = child
                     log_of[child.pid] = log
             refresh(p, study)
@@ -337,6 +342,45 @@ def _processes(p: Plan, study: Any, url: str, watch: Any, notify: Callable[[str]
     if received:
         name = signal.Signals(received[0]).name
         raise Interrupted(f"stopped by {name}; every worker saved its trial's checkpoint")
+
+
+def _reap(
+    children: dict[int, subprocess.Popen[bytes]], log_of: dict[int, Path], notify: Callable[[str], None]
+) -> None:
+    """Forget every worker that has ended, say why one ended badly, and drop an empty log."""
+    for pid, child in list(children.items()):
+        rc = child.poll()
+        if rc is None:
+            continue
+        del children[pid]
+        log = log_of.pop(pid)
+        text = log.read_text(errors="replace").strip() if log.exists() else ""
+        if not text:
+            log.unlink(missing_ok=True)
+        if rc < 0:
+            name = signal.Signals(-rc).name
+            notify(f"worker pid {pid} was killed by {name}; its trial is retried after its heartbeat")
+        elif rc not in (0, 130):
+            last = text.splitlines()[-1] if text else "no output"
+            notify(f"worker pid {pid} exited with code {rc}: {last} (log: {log})")
+
+
+def _spawn(p: Plan, log: Path, env: dict[str, str], intra: int, inter: int) -> subprocess.Popen[bytes]:
+    """One worker process in its own session, its output into `log`."""
+    with open(log, "wb") as out:
+        return subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "lstmcli.experiments.sweep_workers",
+                *map(str, (p.out, intra, inter)),
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
