@@ -36,7 +36,7 @@ MAX_UNROLL = 512
 Forward = Callable[..., Any]
 
 
-def make_forward(model: Any, *, chains: int = 2, unroll: bool = True, xla: bool = False) -> Forward:  # noqa: C901 - to split (issue 21)
+def make_forward(model: Any, *, chains: int = 2, unroll: bool = True, xla: bool = False) -> Forward:
     """`forward(ids, training)`: the probabilities `model(one_hot(ids), training=training)`, fast.
 
     `ids`: int32 token ids of shape (B, T), any B ≥ 1 (a shorter last batch too) and T ≥ 1. T
@@ -58,8 +58,7 @@ def make_forward(model: Any, *, chains: int = 2, unroll: bool = True, xla: bool 
 
     vocab = int(model.inputs[0].shape[-1])
     layers = list(model.layers)
-    recurrence = _recurrence(chains, unroll, xla)
-    masked_recurrence = _recurrence(chains, unroll, xla, masked=True)
+    recurrences = (_recurrence(chains, unroll, xla), _recurrence(chains, unroll, xla, masked=True))
 
     def forward(ids: Any, training: bool = False) -> Any:
         ids = tf.convert_to_tensor(ids)
@@ -68,47 +67,70 @@ def make_forward(model: Any, *, chains: int = 2, unroll: bool = True, xla: bool 
         mask: Any = None  # (B, T) bool once a Masking layer has run, as Keras propagates it
         for layer in layers:
             if isinstance(layer, keras.layers.Masking):
-                if h is None and float(layer.mask_value) == 0.0:
-                    # one_hot(id) is an all-zero row exactly when id is outside [0, vocab)
-                    mask = (ids >= 0) & (ids < vocab)
-                    ids = tf.where(mask, ids, 0)  # a valid row to gather; masked, it is never used
-                    continue
-                if h is None:
-                    h = tf.one_hot(ids, vocab, dtype=tf.float32)
-                mask = tf.reduce_any(tf.not_equal(h, layer.mask_value), axis=-1)
-                h = layer(h)
+                ids, h, mask = _masking(layer, ids, h, vocab)
             elif _fast_lstm(layer):
-                cell = layer.cell
-                kernel = tf.convert_to_tensor(cell.kernel)
-                bias = tf.convert_to_tensor(cell.bias)
-                # The bias joins the input projection, outside the recurrence: (x W + b) + h R
-                # rounds differently from Keras's (x W + h R) + b by an ulp, nothing more.
-                if h is None:
-                    xwb = gather_rows(kernel + bias, tf.transpose(ids))  # (T, B, 4U)
-                else:
-                    xwb = _project(tf.transpose(h, [1, 0, 2]), kernel) + bias
-                recurrent = tf.convert_to_tensor(cell.recurrent_kernel)
-                if mask is None:
-                    seq = recurrence(xwb, recurrent)
-                else:  # 1.0 where a step is masked (carried), time-major (T, B, 1)
-                    keep = tf.cast(tf.logical_not(tf.transpose(mask))[:, :, None], xwb.dtype)
-                    seq = masked_recurrence(xwb, recurrent, keep)
-                if layer.return_sequences:
-                    h = tf.transpose(seq, [1, 0, 2])
-                else:  # the last step's output: with a mask, the h after the last unmasked step
-                    h, mask = seq[-1], None
+                h, mask = _lstm(layer, ids, h, mask, recurrences)
             else:
-                if h is None:
-                    h = tf.one_hot(ids, vocab, dtype=tf.float32)
-                if mask is not None and isinstance(layer, keras.layers.RNN):
-                    h = layer(h, training=training, mask=mask)
-                    if not layer.return_sequences:
-                        mask = None
-                else:
-                    h = layer(h, training=training)
+                h, mask = _stock(layer, ids, h, mask, vocab, training)
         return h
 
     return forward
+
+
+def _masking(layer: Any, ids: Any, h: Any, vocab: int) -> tuple[Any, Any, Any]:
+    """A Masking layer: (ids, h, mask) after it. Right after the one-hot input it masks the ids
+    outside the vocabulary and leaves h to the next layer."""
+    import tensorflow as tf
+
+    if h is None and float(layer.mask_value) == 0.0:
+        # one_hot(id) is an all-zero row exactly when id is outside [0, vocab)
+        mask = (ids >= 0) & (ids < vocab)
+        ids = tf.where(mask, ids, 0)  # a valid row to gather; masked, it is never used
+        return ids, h, mask
+    if h is None:
+        h = tf.one_hot(ids, vocab, dtype=tf.float32)
+    mask = tf.reduce_any(tf.not_equal(h, layer.mask_value), axis=-1)
+    return ids, layer(h), mask
+
+
+def _lstm(layer: Any, ids: Any, h: Any, mask: Any, recurrences: tuple[Any, Any]) -> tuple[Any, Any]:
+    """An LSTM layer through the hand-written kernel: (h, mask) after it."""
+    import tensorflow as tf
+
+    recurrence, masked_recurrence = recurrences
+    cell = layer.cell
+    kernel = tf.convert_to_tensor(cell.kernel)
+    bias = tf.convert_to_tensor(cell.bias)
+    # The bias joins the input projection, outside the recurrence: (x W + b) + h R
+    # rounds differently from Keras's (x W + h R) + b by an ulp, nothing more.
+    if h is None:
+        xwb = gather_rows(kernel + bias, tf.transpose(ids))  # (T, B, 4U)
+    else:
+        xwb = _project(tf.transpose(h, [1, 0, 2]), kernel) + bias
+    recurrent = tf.convert_to_tensor(cell.recurrent_kernel)
+    if mask is None:
+        seq = recurrence(xwb, recurrent)
+    else:  # 1.0 where a step is masked (carried), time-major (T, B, 1)
+        keep = tf.cast(tf.logical_not(tf.transpose(mask))[:, :, None], xwb.dtype)
+        seq = masked_recurrence(xwb, recurrent, keep)
+    if layer.return_sequences:
+        return tf.transpose(seq, [1, 0, 2]), mask
+    return seq[-1], None  # the last step's output: with a mask, the h after the last unmasked step
+
+
+def _stock(layer: Any, ids: Any, h: Any, mask: Any, vocab: int, training: bool) -> tuple[Any, Any]:
+    """Any other layer, run as itself (an RNN given the mask): (h, mask) after it."""
+    import keras
+    import tensorflow as tf
+
+    if h is None:
+        h = tf.one_hot(ids, vocab, dtype=tf.float32)
+    if mask is not None and isinstance(layer, keras.layers.RNN):
+        h = layer(h, training=training, mask=mask)
+        if not layer.return_sequences:
+            mask = None
+        return h, mask
+    return layer(h, training=training), mask
 
 
 def _fast_lstm(layer: Any) -> bool:
