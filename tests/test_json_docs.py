@@ -104,6 +104,26 @@ def _args(case: str, hello_run: Path, work: Path, classifier: Path) -> list[Any]
     }[case]
 
 
+def _json_commands(command: Any, path: tuple[str, ...] = ()) -> set[str]:
+    """Every command (`config show` …) that takes --json, read from the CLI itself."""
+    subs = getattr(command, "commands", None)
+    if subs is not None:
+        return set().union(*(_json_commands(sub, (*path, name)) for name, sub in subs.items()))
+    return {" ".join(path)} if any("--json" in getattr(p, "opts", ()) for p in command.params) else set()
+
+
+def test_every_command_with_json_has_a_documented_shape() -> None:
+    import typer
+
+    from lstmcli.cli import app
+
+    commands = _json_commands(typer.main.get_command(app))
+    assert "config show" in commands and "units" in commands
+    # "predict (classify)" and "sweep --report" are further documents of predict and sweep
+    documented = {name.split(" (")[0].split(" --")[0] for name in json_docs.DOCUMENTS}
+    assert commands == documented
+
+
 def test_every_document_has_a_case_or_a_test_of_its_own() -> None:
     own = {"train", "sweep", "sweep --report", "config schema"}  # tested below
     assert set(json_docs.DOCUMENTS) == set(CASES.values()) | own
