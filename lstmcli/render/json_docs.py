@@ -1,9 +1,10 @@
 """The shapes of the JSON documents `--json` prints: the public contract users script against.
 
-Each document is a TypedDict, so mypy checks the code that builds it and
+Each document is a TypedDict (the code that builds one may return it, for mypy to check), and
 `tests/test_json_docs.py` validates each command's real output against it (pydantic's
-TypeAdapter; unknown keys are refused). A key added to a document is added here first; no key is
-renamed or dropped (README: JSON keys are a contract).
+TypeAdapter; unknown keys are refused, and every command with `--json` must have a shape here).
+A key added to a document is added here first; no key is renamed or dropped (README: JSON keys
+are a contract).
 
 Every command that prints JSON has its document here (`DOCUMENTS` maps each to its shape): train,
 inspect (with --gates, --verify), predict (next-token and classifier), explore, units, runs, compare,
