@@ -152,7 +152,6 @@ MAX_FUNCTION_LINES = 80
 # Still over the bound, in modules other work was restructuring when the bound came in (issue 21);
 # each leaves this list when it is split. Nothing may join it.
 LONG_FUNCTIONS = {
-    "lstmcli.cli.experiments.sweep",
     "lstmcli.analysis.explore.explore",
     "lstmcli.experiments.sweep_workers.run_trial",
     "lstmcli.render.gate_tables",
