@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -24,6 +24,11 @@ from lstmcli.cli.options import (
 from lstmcli.cli.options import fail as _fail
 from lstmcli.cli.options import state as _state
 from lstmcli.errors import EXIT_INTERRUPTED, EXIT_USAGE
+
+if TYPE_CHECKING:
+    from lstmcli.experiments.requirements import Requirement
+    from lstmcli.training.loop import Prepared, TrainResult
+    from lstmcli.training.resolve import RunPlan
 
 app = typer.Typer(
     name="lstmcli",
@@ -73,7 +78,7 @@ def _main(
 )
 @handles_errors
 @releases_run_locks
-def train(  # noqa: C901 - to split (issue 21), module busy this round
+def train(
     config: Annotated[Path | None, typer.Argument(help="YAML config file.", show_default=False)] = None,
     out: Annotated[
         Path | None,
@@ -113,104 +118,57 @@ def train(  # noqa: C901 - to split (issue 21), module busy this round
     and run.json; a checkpoint is saved every epoch, so an interrupted run (Ctrl-C, SIGTERM,
     a crash) continues with --resume.
     """
-    from lstmcli import config as config_mod
-    from lstmcli import runs
-    from lstmcli.errors import Interrupted, UsageError
     from lstmcli.experiments import requirements as gates
+    from lstmcli.training import resolve
 
-    if resume is not None:
-        if config is not None or out is not None or force:
-            raise UsageError(
-                "--resume RUN_DIR takes the run's own config: give no CONFIG, --out or --force with it"
-            )
-        from lstmcli.training import loop as training
-
-        run_dir = resume
-        if not _other_worker(runs.open_run(resume).config):
-            # One owner: a run being trained elsewhere is not resumed (exit 2). The other workers
-            # of a multi-worker run only read the chief's run directory.
-            runs.claim(run_dir)
-        done = int(runs.RunDir(run_dir).read_state().get("epoch", 0))
-        asked = [
-            item.split("=", 1)[1] for item in sets or [] if item.split("=", 1)[0].strip() == "train.epochs"
-        ]
-        if asked and asked[-1].strip().isdigit() and int(asked[-1]) < done:
-            # Before resume_config, which records the new epochs in the run's config.yaml.
-            raise UsageError(
-                f"--set train.epochs={asked[-1].strip()}: expected at least {done}, the epochs "
-                f"{run_dir} has already trained; {asked[-1].strip()} is below {done}"
-            )
-        cfg = training.resume_config(resume, sets or [])
-        from lstmcli.model import engine, kerasfile
-
-        model_file = run_dir / runs.MODEL
-        engine.check_spec(cfg, kerasfile.load_spec(model_file), model_file)  # the run checks itself
-    elif config is None:
-        raise UsageError("expected a CONFIG file (or --resume RUN_DIR), got neither")
-    else:
-        cfg = config_mod.load(config, sets)
-        run_dir = out if out is not None else runs.default_run_dir(config)
-        if not _other_worker(cfg):
-            # Early answers, before the data are read; create_run_dir asks again under the lock.
-            runs.check_run_dir_free(run_dir, force)
-            runs.check_unlocked(run_dir)
+    plan = resolve.resolve_run(config, out, force, resume, sets)
     reqs = [gates.parse(r) for r in require or []]
-    available = ["loss", "accuracy"]
-    if cfg.train.validation_split > 0:
-        available += ["val_loss", "val_accuracy"]
-    if cfg.train.test_split > 0:
-        from lstmcli.analysis.evaluation import METRICS as test_metrics
-
-        available += list(test_metrics)
-    if cfg.task != "classify":  # a classifier's per-label names are known once its labels are
-        gates.check_names(reqs, available)
+    if plan.cfg.task != "classify":  # a classifier's per-label names are known once its labels are
+        gates.check_names(reqs, resolve.require_names(plan.cfg))
     if plot is not None:
         from lstmcli.analysis import plot as plot_mod
 
         plot_mod.require(plot)
-
-    from lstmcli.render import classify_json, classify_tables, metrics_table, output, stderr_console
-    from lstmcli.training import loop as training
-
-    source = str(config) if resume is None else str(resume / runs.CONFIG)
-    with config_mod.in_source(source):  # the messages `config validate` gives for this config
-        prep = training.prepare(cfg)  # data errors surface here, before anything is written
-    if cfg.task == "classify":
-        from lstmcli.tasks.classify import metric_names
-
-        gates.check_names(reqs, available + metric_names(prep.cfg))
-    scratch = None
-    shown_dir = run_dir
-    if _other_worker(cfg) and resume is None:
-        # Only the chief writes the run directory. Another worker starts from its own copy of
-        # the same seeded initial state in a scratch folder (removed after); it saves nothing.
-        # A resumed worker reads the chief's run directory (a shared file system or a copy).
-        import tempfile
-
-        scratch = Path(tempfile.mkdtemp(prefix="lstmcli-worker-"))
-        run_dir = scratch / "run"
-    if resume is None:
-        training.create_run_dir(prep, run_dir, force)
+    prep = resolve.prepare(plan)
+    if plan.cfg.task == "classify":
+        gates.check_names(reqs, resolve.require_names(plan.cfg, prep))
     quiet = quiet or _state["quiet"]
-    err = stderr_console()
-    progress = None
-    if err.is_terminal and not quiet and not json_out:
-        from lstmcli.render import TrainProgress
-
-        progress = TrainProgress(err)
-    try:
-        result = training.train(prep, run_dir, progress=progress)
-    except Interrupted as e:
-        raise Interrupted(_interrupted(e.message, run_dir)) from None
-    finally:
-        if scratch is not None:
-            import shutil
-
-            shutil.rmtree(scratch, ignore_errors=True)
-    result.run_dir = shown_dir  # a multi-worker run's other workers report the chief's directory
+    result = _train_run(plan, prep, force, progress=not quiet and not json_out)
     if plot is not None:
         plot_mod.history_png(result.history, plot)
     failed = gates.unmet(reqs, result.metrics)
+    _show_trained(result, reqs, json_out, quiet)
+    if failed:
+        from lstmcli.errors import RequirementError
+
+        raise RequirementError("\n".join(failed))
+
+
+def _train_run(plan: RunPlan, prep: Prepared, force: bool, progress: bool) -> TrainResult:
+    """Train the resolved run (a progress bar on a terminal if asked); Ctrl-C says how to resume."""
+    from lstmcli.errors import Interrupted
+    from lstmcli.render import stderr_console
+    from lstmcli.training import loop as training
+    from lstmcli.training import resolve
+
+    err = stderr_console()
+    bar = None
+    if err.is_terminal and progress:
+        from lstmcli.render import TrainProgress
+
+        bar = TrainProgress(err)
+    with resolve.written_run_dir(plan, prep, force) as run_dir:
+        try:
+            result = training.train(prep, run_dir, progress=bar)
+        except Interrupted as e:
+            raise Interrupted(_interrupted(e.message, run_dir)) from None
+    result.run_dir = plan.run_dir  # a multi-worker run's other workers report the chief's directory
+    return result
+
+
+def _show_trained(result: TrainResult, reqs: list[Requirement], json_out: bool, quiet: bool) -> None:
+    """The metrics table or the JSON document, then the run directory (on stderr unless quiet)."""
+    from lstmcli.render import classify_json, classify_tables, metrics_table, output, stderr_console
 
     def document() -> dict[str, Any]:
         return {
@@ -244,11 +202,7 @@ def train(  # noqa: C901 - to split (issue 21), module busy this round
         if quiet:
             print(result.run_dir)
         else:
-            err.print(f"run directory: {result.run_dir}", highlight=False, soft_wrap=True)
-    if failed:
-        from lstmcli.errors import RequirementError
-
-        raise RequirementError("\n".join(failed))
+            stderr_console().print(f"run directory: {result.run_dir}", highlight=False, soft_wrap=True)
 
 
 def _interrupted(message: str, run_dir: Path) -> str:
@@ -266,13 +220,6 @@ def _interrupted(message: str, run_dir: Path) -> str:
         f"{message.split(';')[0]}; checkpoint saved in {run_dir / runs.MODEL} ({where}). "
         f"Resume with: lstmcli train --resume {shlex.quote(str(run_dir))}"
     )
-
-
-def _other_worker(cfg: Any) -> bool:
-    """A multi-worker run's workers other than the chief never write the run directory."""
-    from lstmcli.training.distribute import is_chief
-
-    return bool(cfg.train.distribute == "multi_worker" and not is_chief())
 
 
 # ---------------------------------------------------------------- inspect

@@ -9,11 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from lstmcli.cli.options import F, Json, Quiet, Sets, handles_errors, releases_run_locks
+
+if TYPE_CHECKING:
+    from lstmcli.experiments.requirements import Requirement
+    from lstmcli.experiments.sweep import Plan
 
 _COMMANDS: list[tuple[Callable[..., Any], dict[str, Any]]] = []
 
@@ -91,6 +95,84 @@ def evaluate(
         raise RequirementError("\n".join(failed))
 
 
+# The sweep command's options (the signature alone would be a screen).
+_SweepSets = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--set",
+        metavar="KEY.PATH=V1,V2,…",
+        help="A grid axis (several values, comma-separated) or a fixed override (one value).",
+    ),
+]
+
+_SweepOut = Annotated[
+    Path | None,
+    typer.Option("--out", "-o", help="Sweep folder \\[default: sweeps/<config-stem>-<time>]."),
+]
+
+_Objective = Annotated[
+    str | None,
+    typer.Option(
+        "--objective",
+        metavar="METRIC:min|max",
+        help="What the best point minimises or maximises \\[default: val_loss:min, else loss:min].",
+    ),
+]
+
+_Search = Annotated[
+    Path | None,
+    typer.Option(
+        "--search",
+        help="Sample with Optuna (seeded TPE, median pruning per epoch) over a space file: "
+        "KEY: {low, high, log} or {choices: [...]} (needs lstmcli\\[search]).",
+    ),
+]
+
+_Trials = Annotated[int, typer.Option("--trials", help="Trials of a --search.")]
+
+_Seed = Annotated[
+    int | None, typer.Option("--seed", help="Seed of the search's sampler \\[default: the config's].")
+]
+
+_SweepResume = Annotated[
+    Path | None,
+    typer.Option(
+        "--resume", help="Finish an interrupted sweep: done points are kept, a half-trained one resumed."
+    ),
+]
+
+_Workers = Annotated[
+    int,
+    typer.Option(
+        "--workers",
+        help="Trials at once on this machine: N worker processes, each with its share of the cores.",
+    ),
+]
+
+_Storage = Annotated[
+    str | None,
+    typer.Option(
+        "--storage",
+        metavar="URL",
+        help="The Optuna study's database: sqlite:///PATH, postgresql://… or mysql://…; the same "
+        "command on several hosts shares one study \\[default for a search or --workers: "
+        "sqlite:///SWEEP_DIR/study.db].",
+    ),
+]
+
+_Study = Annotated[
+    str | None,
+    typer.Option("--study", help="The study's name in --storage \\[default: the config's stem]."),
+]
+
+_Report = Annotated[
+    bool,
+    typer.Option(
+        "--report", help="Print the --storage study's points and best one, then exit (no training)."
+    ),
+]
+
+
 @_command(
     epilog="Examples: [bold]lstmcli sweep configs/text.yaml --set model.units=16,32 "
     "--set train.learning_rate=0.01,0.003[/] · "
@@ -101,73 +183,19 @@ def evaluate(
 )
 @handles_errors
 @releases_run_locks
-def sweep(  # noqa: C901 - to split (issue 21)
+def sweep(
     config: Annotated[Path | None, typer.Argument(help="YAML config file.", show_default=False)] = None,
-    sets: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--set",
-            metavar="KEY.PATH=V1,V2,…",
-            help="A grid axis (several values, comma-separated) or a fixed override (one value).",
-        ),
-    ] = None,
-    out: Annotated[
-        Path | None,
-        typer.Option("--out", "-o", help="Sweep folder \\[default: sweeps/<config-stem>-<time>]."),
-    ] = None,
-    objective: Annotated[
-        str | None,
-        typer.Option(
-            "--objective",
-            metavar="METRIC:min|max",
-            help="What the best point minimises or maximises \\[default: val_loss:min, else loss:min].",
-        ),
-    ] = None,
-    search: Annotated[
-        Path | None,
-        typer.Option(
-            "--search",
-            help="Sample with Optuna (seeded TPE, median pruning per epoch) over a space file: "
-            "KEY: {low, high, log} or {choices: [...]} (needs lstmcli\\[search]).",
-        ),
-    ] = None,
-    trials: Annotated[int, typer.Option("--trials", help="Trials of a --search.")] = 0,
-    seed: Annotated[
-        int | None, typer.Option("--seed", help="Seed of the search's sampler \\[default: the config's].")
-    ] = None,
-    resume: Annotated[
-        Path | None,
-        typer.Option(
-            "--resume", help="Finish an interrupted sweep: done points are kept, a half-trained one resumed."
-        ),
-    ] = None,
-    workers: Annotated[
-        int,
-        typer.Option(
-            "--workers",
-            help="Trials at once on this machine: N worker processes, each with its share of the cores.",
-        ),
-    ] = 1,
-    storage: Annotated[
-        str | None,
-        typer.Option(
-            "--storage",
-            metavar="URL",
-            help="The Optuna study's database: sqlite:///PATH, postgresql://… or mysql://…; the same "
-            "command on several hosts shares one study \\[default for a search or --workers: "
-            "sqlite:///SWEEP_DIR/study.db].",
-        ),
-    ] = None,
-    study: Annotated[
-        str | None,
-        typer.Option("--study", help="The study's name in --storage \\[default: the config's stem]."),
-    ] = None,
-    report: Annotated[
-        bool,
-        typer.Option(
-            "--report", help="Print the --storage study's points and best one, then exit (no training)."
-        ),
-    ] = False,
+    sets: _SweepSets = None,
+    out: _SweepOut = None,
+    objective: _Objective = None,
+    search: _Search = None,
+    trials: _Trials = 0,
+    seed: _Seed = None,
+    resume: _SweepResume = None,
+    workers: _Workers = 1,
+    storage: _Storage = None,
+    study: _Study = None,
+    report: _Report = False,
     require: Require = None,
     json_out: Json = False,
     quiet: Quiet = False,
@@ -176,10 +204,8 @@ def sweep(  # noqa: C901 - to split (issue 21)
     point, its status and metrics, and the best one. `lstmcli runs DIR` lists the points.
     """
     from lstmcli.cli.options import state as _state
-    from lstmcli.errors import Interrupted, RequirementError, UsageError
+    from lstmcli.errors import UsageError
     from lstmcli.experiments import requirements as gates
-    from lstmcli.experiments import sweep as sweep_mod
-    from lstmcli.render import output, stderr_console, sweep_table
 
     if workers < 1:
         raise UsageError(f"--workers: expected at least 1, got {workers}")
@@ -189,12 +215,7 @@ def sweep(  # noqa: C901 - to split (issue 21)
 
         url = sweep_storage.check_url(storage)
     if report:
-        if url is None or config is not None or resume is not None:
-            raise UsageError("--report reads a study: give --storage URL (and --study NAME), no CONFIG")
-        from lstmcli.experiments import sweep_storage
-
-        doc = sweep_storage.report(url, study)
-        output(json_out, lambda: doc, lambda: [sweep_table(doc)])
+        _report(url, study, config is not None or resume is not None, json_out)
         return
     if resume is not None:
         if config is not None or sets or out is not None or search is not None or study is not None:
@@ -202,42 +223,93 @@ def sweep(  # noqa: C901 - to split (issue 21)
                 "--resume SWEEP_DIR takes the sweep's own plan: give no CONFIG, --set, --out, --search "
                 "or --study"
             )
-        plan = sweep_mod.load_plan(resume)
-        if url is not None:
-            from lstmcli.experiments import sweep_storage
-
-            if plan.storage != sweep_storage.redact(url):
-                raise UsageError(
-                    f"--storage {sweep_storage.redact(url)}: expected the sweep's own storage "
-                    f"{plan.storage or 'study.db inside it'}, got another"
-                )
-        if workers != 1 or plan.workers != 1:
-            plan.workers = workers
-            if plan.study is None:
-                plan.study = Path(plan.source).stem
+        plan = _resumed_plan(resume, url, workers)
     elif config is None:
         raise UsageError("expected a CONFIG file (or --resume SWEEP_DIR), got neither")
     else:
-        redacted = None
-        if url is not None:
-            from lstmcli.experiments import sweep_storage
-
-            redacted = sweep_storage.redact(url)
-        plan = sweep_mod.plan(
-            config,
-            list(sets or []),
-            out,
-            objective,
-            list(require or []),
-            search,
-            trials,
-            seed,
-            storage=redacted,
-            study=study,
-            workers=workers,
-        )
+        plan = _new_plan(config, sets, out, objective, require, search, trials, seed, url, study, workers)
     reqs = [gates.parse(r) for r in plan.requires]
     quiet = quiet or _state["quiet"]
+    _run_sweep(plan, url, quiet, json_out)
+    _show_sweep(plan, reqs, quiet, json_out)
+
+
+def _report(url: str | None, study: str | None, with_sweep: bool, json_out: bool) -> None:
+    """`sweep --storage URL --report`: the study's points and best one, nothing trained."""
+    from lstmcli.errors import UsageError
+    from lstmcli.render import output, sweep_table
+
+    if url is None or with_sweep:
+        raise UsageError("--report reads a study: give --storage URL (and --study NAME), no CONFIG")
+    from lstmcli.experiments import sweep_storage
+
+    doc = sweep_storage.report(url, study)
+    output(json_out, lambda: doc, lambda: [sweep_table(doc)])
+
+
+def _resumed_plan(resume: Path, url: str | None, workers: int) -> Plan:
+    """An interrupted sweep's own plan, on its own storage, with this command's --workers."""
+    from lstmcli.errors import UsageError
+    from lstmcli.experiments import sweep as sweep_mod
+
+    plan = sweep_mod.load_plan(resume)
+    if url is not None:
+        from lstmcli.experiments import sweep_storage
+
+        if plan.storage != sweep_storage.redact(url):
+            raise UsageError(
+                f"--storage {sweep_storage.redact(url)}: expected the sweep's own storage "
+                f"{plan.storage or 'study.db inside it'}, got another"
+            )
+    if workers != 1 or plan.workers != 1:
+        plan.workers = workers
+        if plan.study is None:
+            plan.study = Path(plan.source).stem
+    return plan
+
+
+def _new_plan(
+    config: Path,
+    sets: list[str] | None,
+    out: Path | None,
+    objective: str | None,
+    require: list[str] | None,
+    search: Path | None,
+    trials: int,
+    seed: int | None,
+    url: str | None,
+    study: str | None,
+    workers: int,
+) -> Plan:
+    """A new sweep's plan from its config and flags (the storage URL recorded without a password)."""
+    from lstmcli.experiments import sweep as sweep_mod
+
+    redacted = None
+    if url is not None:
+        from lstmcli.experiments import sweep_storage
+
+        redacted = sweep_storage.redact(url)
+    return sweep_mod.plan(
+        config,
+        list(sets or []),
+        out,
+        objective,
+        list(require or []),
+        search,
+        trials,
+        seed,
+        storage=redacted,
+        study=study,
+        workers=workers,
+    )
+
+
+def _run_sweep(plan: Plan, url: str | None, quiet: bool, json_out: bool) -> None:
+    """Train the plan's points (in this process or its workers); progress on a terminal."""
+    from lstmcli.errors import Interrupted
+    from lstmcli.experiments import sweep as sweep_mod
+    from lstmcli.render import stderr_console
+
     err = stderr_console()
     progress_for = None
     watch = None
@@ -273,12 +345,21 @@ def sweep(  # noqa: C901 - to split (issue 21)
     finally:
         if watch is not None:
             watch.close()
+
+
+def _show_sweep(plan: Plan, reqs: list[Requirement], quiet: bool, json_out: bool) -> None:
+    """sweep.json's summary as a table or JSON, then the requirements on the best point (exit 3)."""
+    from lstmcli.errors import RequirementError
+    from lstmcli.experiments import requirements as gates
+    from lstmcli.experiments import sweep as sweep_mod
+    from lstmcli.render import output, stderr_console, sweep_table
+
     result = sweep_mod.summary(plan)
     best = result["best"]
     output(json_out, lambda: result, lambda: [sweep_table(result)])
     if not json_out:
         if not quiet:
-            err.print(f"sweep folder: {plan.out}", highlight=False, soft_wrap=True)
+            stderr_console().print(f"sweep folder: {plan.out}", highlight=False, soft_wrap=True)
     if reqs:
         if best is None:
             raise RequirementError(f"no point of {plan.out} finished: requirements cannot be met")
