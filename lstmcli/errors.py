@@ -45,6 +45,11 @@ class RequirementError(LstmcliError):
 
 
 class Interrupted(LstmcliError):
-    """Training stopped by SIGINT/SIGTERM after saving a checkpoint (exit 130)."""
+    """Training stopped by SIGINT/SIGTERM after saving a checkpoint (exit 130). `stopped` is what
+    stopped it and when ("stopped by SIGINT at epoch 2"), for callers that say the rest their way."""
 
     exit_code = EXIT_INTERRUPTED
+
+    def __init__(self, message: str, stopped: str | None = None) -> None:
+        super().__init__(message)
+        self.stopped = stopped if stopped is not None else message

@@ -161,7 +161,7 @@ def _train_run(plan: RunPlan, prep: Prepared, force: bool, progress: bool) -> Tr
         try:
             result = training.train(prep, run_dir, progress=bar)
         except Interrupted as e:
-            raise Interrupted(_interrupted(e.message, run_dir)) from None
+            raise Interrupted(_interrupted(e.stopped, run_dir), e.stopped) from None
     result.run_dir = plan.run_dir  # a multi-worker run's other workers report the chief's directory
     return result
 
@@ -205,7 +205,7 @@ def _show_trained(result: TrainResult, reqs: list[Requirement], json_out: bool, 
             stderr_console().print(f"run directory: {result.run_dir}", highlight=False, soft_wrap=True)
 
 
-def _interrupted(message: str, run_dir: Path) -> str:
+def _interrupted(stopped: str, run_dir: Path) -> str:
     """The interrupt line: what stopped, where the checkpoint is, and the command that resumes."""
     import shlex
 
@@ -217,7 +217,7 @@ def _interrupted(message: str, run_dir: Path) -> str:
         f" and {step} steps of epoch {epochs + 1}" if step else ""
     )
     return (
-        f"{message.split(';')[0]}; checkpoint saved in {run_dir / runs.MODEL} ({where}). "
+        f"{stopped}; checkpoint saved in {run_dir / runs.MODEL} ({where}). "
         f"Resume with: lstmcli train --resume {shlex.quote(str(run_dir))}"
     )
 
@@ -684,7 +684,10 @@ def main() -> None:
     Click's usage errors (a missing argument, an unknown option) become one `Error:` line and
     exit 2, like every other usage error, instead of Typer's boxed panel.
     """
-    try:  # Typer 0.2x ships its own copy of Click; older Typers use Click itself
+    # A private module, on purpose: Typer exposes no public UsageError / NoArgsIsHelpError
+    # (typer.exceptions holds only Abort, Exit and TyperException), and Typer 0.2x ships its
+    # own copy of Click instead of depending on it; older Typers use Click itself.
+    try:
         from typer._click import exceptions as click_errors
     except ImportError:  # pragma: no cover - depends on the installed Typer
         from click import exceptions as click_errors  # type: ignore[no-redef]

@@ -339,8 +339,8 @@ def _run_sweep(plan: Plan, url: str | None, quiet: bool, json_out: bool) -> None
             sweep_mod.run(plan, progress_for)
     except Interrupted as e:
         raise Interrupted(
-            f"{e.message.split(';')[0]}; the sweep's checkpoint is saved. "
-            f"Resume with: lstmcli sweep --resume {plan.out}"
+            f"{e.stopped}; the sweep's checkpoint is saved. Resume with: lstmcli sweep --resume {plan.out}",
+            e.stopped,
         ) from None
     finally:
         if watch is not None:

@@ -341,7 +341,9 @@ def _processes(p: Plan, study: Any, url: str, watch: Any, notify: Callable[[str]
         logs.rmdir()  # empty: every worker ended cleanly
     if received:
         name = signal.Signals(received[0]).name
-        raise Interrupted(f"stopped by {name}; every worker saved its trial's checkpoint")
+        raise Interrupted(
+            f"stopped by {name}; every worker saved its trial's checkpoint", f"stopped by {name}"
+        )
 
 
 def _reap(

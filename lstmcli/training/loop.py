@@ -695,9 +695,9 @@ class _Loop:
         if self.interrupted:
             received = self.sig.received
             name = signal.Signals(received).name if received else "a signal"
+            stopped = f"stopped by {name} at epoch {state.epoch + (1 if state.step else 0)}"
             raise Interrupted(
-                f"stopped by {name} at epoch {state.epoch + (1 if state.step else 0)}; checkpoint saved. "
-                f"Resume with: lstmcli train --resume {run_dir}"
+                f"{stopped}; checkpoint saved. Resume with: lstmcli train --resume {run_dir}", stopped
             )
 
 
