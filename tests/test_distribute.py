@@ -106,18 +106,8 @@ def _worker_env(cluster: dict, index: int, extra_env: dict[str, str]) -> dict[st
 
 
 def _start_workers(args: list, extra_env: dict[str, str] | None = None) -> list[subprocess.Popen]:
-    cluster = {"worker": [f"127.0.0.1:{_free_port()}", f"127.0.0.1:{_free_port()}"]}
-    exe = shutil.which("lstmcli", path=str(Path(sys.executable).parent)) or "lstmcli"
-    return [
-        subprocess.Popen(
-            [exe, *map(str, args)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=_worker_env(cluster, i, extra_env or {}),
-        )
-        for i in range(2)
-    ]
+    """Two workers on loopback running the same command."""
+    return _start([args, args], extra_env)
 
 
 def _finish(procs: list[subprocess.Popen], timeout: float = 240) -> list[subprocess.CompletedProcess]:
