@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from lstmcli import tasks
 from lstmcli.errors import UsageError
 
 DEFAULT_MAX_TOKENS = 5000
@@ -232,7 +233,7 @@ def _next(cfg: Any, vocab: Any, probs: np.ndarray) -> dict[str, Any]:
     """What the model predicts: the labels' probabilities after the last step (classify), or each
     step's top tokens (next-token)."""
     p = np.asarray(probs[0], dtype=np.float64)  # (time, outputs)
-    if cfg.task == "classify":
+    if tasks.of(cfg).output == "labels":
         labels = [str(label) for label in (cfg.labels if isinstance(cfg.labels, list) else [])]
         last = p[-1]
         return {

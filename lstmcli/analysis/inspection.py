@@ -8,9 +8,9 @@ from typing import Any
 
 import numpy as np
 
-from lstmcli import runs
+from lstmcli import runs, tasks
 from lstmcli.config import Config
-from lstmcli.data import config_sequences, encode_texts, joiner, resolve_vocab, vocab_of
+from lstmcli.data import encode_texts, joiner, vocab_of
 from lstmcli.errors import UsageError
 from lstmcli.model.engine import Engine, LayerStates
 
@@ -60,8 +60,9 @@ def resolve_target(target: str, sets: list[str] | None = None) -> Target:
             raise UsageError(f"{p}: --set applies to configs; a run directory keeps its config")
         run = runs.open_run(p)
         return Target(p, run.config, run)
-    # vocab: auto is built from the config's data, as training builds it.
-    return Target(p, resolve_vocab(config_mod.load(p, sets)), None)
+    # vocab: auto (and labels: auto) is built from the config's data, as training builds it.
+    cfg = config_mod.load(p, sets)
+    return Target(p, tasks.of(cfg).resolve(cfg), None)
 
 
 def make_engine(t: Target, engine: str = "auto") -> Engine:
@@ -117,7 +118,7 @@ def inspect(
     from lstmcli.model.engine import layer_traces, states_from_traces
 
     cfg = t.cfg
-    seqs = encode_texts(cfg, texts, where="--input") if texts else config_sequences(cfg)
+    seqs = encode_texts(cfg, texts, where="--input") if texts else tasks.of(cfg).sequences(cfg)
     eng = make_engine(t, engine)
     n_layers = eng.num_layers()
     if not 0 <= layer < n_layers:

@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from lstmcli import runs
+from lstmcli import runs, tasks
 from lstmcli.config import Config
 from lstmcli.errors import UsageError
 
@@ -240,7 +240,7 @@ def _text_sequence(
 
     def refuse(n: int, token: str) -> UsageError:
         e = unknown_error(f"{path}: token {n}", vocab, token)
-        if cfg.task == "classify" and text.lstrip().startswith("{"):
+        if tasks.of(cfg).data == "examples" and text.lstrip().startswith("{"):
             return UsageError(f"{e.message}; --text is read as plain text: --label reads a JSON Lines file")
         return e
 
@@ -257,7 +257,8 @@ def _labelled_sequences(
     the feature is the example's label index at each of its steps."""
     from lstmcli.tasks import classify
 
-    if cfg.task != "classify" or not isinstance(cfg.labels, list):
+    task = tasks.of(cfg)
+    if task.data != "examples" or not isinstance(cfg.labels, list):
         raise UsageError(f"--label: expected a classify run (task: classify), got task: {cfg.task}")
     if len(cfg.labels) != 2:
         raise UsageError(
@@ -269,7 +270,8 @@ def _labelled_sequences(
     data = cfg.to_dict()
     data["data"] = {**data["data"], "sequences_file": str(path.resolve())}
     data["train"] = {**data["train"], "validation_split": 0.0}
-    _, ex = classify.load_examples(Config.model_validate(data))
+    _, ex = task.load(Config.model_validate(data))
+    assert isinstance(ex, classify.Examples)
     total = int(ex.lengths.sum())
     if total > max_tokens:
         raise _too_long(path, total, max_tokens, f"head -n 50 {path} > part.jsonl")

@@ -118,19 +118,21 @@ def train(
     and run.json; a checkpoint is saved every epoch, so an interrupted run (Ctrl-C, SIGTERM,
     a crash) continues with --resume.
     """
+    from lstmcli import tasks
     from lstmcli.experiments import requirements as gates
     from lstmcli.training import resolve
 
     plan = resolve.resolve_run(config, out, force, resume, sets)
     reqs = [gates.parse(r) for r in require or []]
-    if plan.cfg.task != "classify":  # a classifier's per-label names are known once its labels are
+    after_load = tasks.of(plan.cfg).metric_names_need_data  # a classifier's labels: auto
+    if not after_load:
         gates.check_names(reqs, resolve.require_names(plan.cfg))
     if plot is not None:
         from lstmcli.analysis import plot as plot_mod
 
         plot_mod.require(plot)
     prep = resolve.prepare(plan)
-    if plan.cfg.task == "classify":
+    if after_load:
         gates.check_names(reqs, resolve.require_names(plan.cfg, prep))
     quiet = quiet or _state["quiet"]
     result = _train_run(plan, prep, force, progress=not quiet and not json_out)
@@ -336,7 +338,9 @@ def predict(
 ) -> None:
     """Next-token probabilities for each text, and optionally generate a continuation; for a
     classifier (task: classify), the probabilities of its labels."""
-    from lstmcli import runs
+    import functools
+
+    from lstmcli import runs, tasks
     from lstmcli.analysis import inspection, predicting
     from lstmcli.errors import UsageError
     from lstmcli.render import output, predict_json, predict_tables
@@ -351,13 +355,12 @@ def predict(
     from lstmcli.data import encode_texts
 
     encode_texts(run.config, texts)  # bad input fails before the model loads
-    if run.config.task == "classify":
+    task = tasks.of(run.config)
+    if task.predict is not None:  # the task's own output (classify: its labels' probabilities)
         from lstmcli.render import label_json, label_tables
-        from lstmcli.tasks import classify
 
-        if steps or temperature:
-            raise UsageError("--steps/--temperature: a classifier predicts labels; it generates no tokens")
-        labelled = classify.predict_texts(target, inspection.make_engine(target, engine), texts, top_k)
+        make = functools.partial(inspection.make_engine, target, engine)  # after the options are checked
+        labelled = task.predict(target, make, texts, top_k=top_k, steps=steps, temperature=temperature)
         output(json_out, lambda: label_json(labelled), lambda: label_tables(labelled, precision))
         return
     eng = inspection.make_engine(target, engine)
@@ -491,7 +494,7 @@ def config_validate(
     Reports every error found in every file; exit 0 when all are valid, else 2.
     """
     from lstmcli import config as config_mod
-    from lstmcli.data import load_windows
+    from lstmcli import tasks
     from lstmcli.errors import LstmcliError as _E
     from lstmcli.render import emit_json
 
@@ -502,7 +505,7 @@ def config_validate(
             cfg = config_mod.load(path, sets)
             if not schema_only:
                 with config_mod.in_source(str(path)):
-                    load_windows(cfg)  # the very checks training.prepare makes before training
+                    tasks.of(cfg).load(cfg)  # the very checks training.prepare makes before training
             report.append({"config": str(path), "valid": True, "errors": []})
         except _E as e:
             lines = e.message.splitlines()

@@ -176,16 +176,13 @@ def count_tokens(cfg: Config) -> list[tuple[str, int]]:
 
 def resolve_vocab(cfg: Config) -> Config:
     """The config with `vocab: auto` replaced by the token list built from its training data
-    (see `build_vocab` for the order); a config with a vocab list comes back unchanged.
+    (see `build_vocab` for the order); a config with a vocab list comes back unchanged. For
+    task: next_token (`lstmcli.tasks.of(cfg).resolve` picks the task's own).
 
     The result is what a run directory records, so predict and inspect rebuild the same
     one-hot index without the data. Its vocab_options are back to the defaults: they shaped
     the list and apply to `vocab: auto` only.
     """
-    if cfg.task == "classify" and (cfg.vocab_is_auto or cfg.labels_are_auto):
-        from lstmcli.tasks.classify import load_examples  # reads vocab and labels together
-
-        return load_examples(cfg)[0]
     if not cfg.vocab_is_auto:
         return cfg
     key, path = _source(cfg)

@@ -4,7 +4,6 @@ only): what training, validation, evaluation and `inspect CONFIG` read."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
@@ -218,27 +217,21 @@ def _split_blocks(
     return order[n_val + n_test :], order[:n_val], order[n_val : n_val + n_test]
 
 
-def load_windows(cfg: Config) -> tuple[Config, Any]:
-    """Everything training needs from the data, read and checked before TensorFlow is imported.
+def load_windows(cfg: Config) -> tuple[Config, Windows]:
+    """Everything a next-token run needs from the data, read and checked before TensorFlow is
+    imported (`lstmcli.tasks.of(cfg).load` picks this for task: next_token).
 
     Returns the config with its vocabulary resolved (write that one to the run directory) and
-    the windows with their validation split (for task: classify, `lstmcli.tasks.classify.Examples`).
+    the windows with their validation split.
     """
-    if cfg.task == "classify":
-        from lstmcli.tasks.classify import load_examples
-
-        return load_examples(cfg)
     cfg = resolve_vocab(cfg)
     return cfg, make_windows(cfg, read_corpus(cfg))
 
 
 def config_sequences(cfg: Config, limit: int = 3) -> list[np.ndarray]:
     """The sequences `inspect CONFIG` shows: every inline sequence, or the inputs of the first
-    `limit` windows of a data file (sequence_length tokens each)."""
-    if cfg.task == "classify":
-        from lstmcli.tasks.classify import example_sequences
-
-        return example_sequences(cfg, limit)
+    `limit` windows of a data file (sequence_length tokens each); next-token runs only
+    (`lstmcli.tasks.of(cfg).sequences` picks the task's own)."""
     if cfg.data.sequences:
         vocab = vocab_of(cfg)
         return [vocab.ids(cfg.inline_tokens(s), where="data.sequences") for s in cfg.data.sequences]

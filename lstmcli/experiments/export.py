@@ -108,11 +108,12 @@ def _size(p: Path) -> int:
 
 def check(cfg: Any, spec: Any, runtime: Any) -> dict[str, Any]:
     """Run the artifact on the run's own sequences; compare every probability with NumPy's."""
-    from lstmcli.data import config_sequences, vocab_of
+    from lstmcli import tasks
+    from lstmcli.data import vocab_of
     from lstmcli.model.cell import forward
 
     vocab = vocab_of(cfg)
-    seqs = config_sequences(cfg)
+    seqs = tasks.of(cfg).sequences(cfg)
     if runtime.variable_length:  # and shorter prefixes, where the format takes any length
         seqs = seqs + [s[: max(1, len(s) // 2)] for s in seqs]
     worst = 0.0

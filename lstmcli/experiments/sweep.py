@@ -261,7 +261,7 @@ def plan(
     workers: int = 1,
 ) -> Plan:
     """Check a new sweep completely (every point's config, the objective, the output folder)."""
-    from lstmcli.data import load_windows
+    from lstmcli import tasks
     from lstmcli.experiments import requirements as gates
 
     fixed, grid = parse_grid(sets)
@@ -300,7 +300,7 @@ def plan(
             point_config(base, p.values, source)
         kind = "grid"
     with config_mod.in_source(source):
-        load_windows(cfg)  # data problems surface before anything is written
+        tasks.of(cfg).load(cfg)  # data problems surface before anything is written
     if out is None:
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
         out = Path("sweeps") / f"{config_path.stem}-{stamp}"

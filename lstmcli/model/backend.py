@@ -101,26 +101,23 @@ def build_model(cfg: Config) -> Any:
     """
     k = keras()
     v = len(cfg.vocab)
+    from lstmcli import tasks
     from lstmcli.model.cell import CELLS
 
     layer_cls = getattr(k.layers, CELLS[cfg.model.cell].keras_class)
-    classify = cfg.task == "classify"
+    task = tasks.of(cfg)  # the head: which outputs, at every step or from the last state
     layers: list[Any] = [k.Input(shape=(None, v), name="one_hot")]
-    if classify:
+    if task.masks_padding:
         # Padding is an all-zero one-hot row (lstmcli.tasks.classify.PAD): masked, it never changes
         # the state, and the last layer's output is the state after the example's last token.
         layers.append(k.layers.Masking(mask_value=0.0, name="padding"))
     last = cfg.model.num_layers - 1
     for n in range(cfg.model.num_layers):
-        seqs = not (classify and n == last)
+        seqs = task.head == "every_step" or n != last
         layers.append(layer_cls(cfg.model.units, return_sequences=seqs, name=f"{cfg.model.cell}_{n}"))
         if cfg.model.dropout > 0:
             layers.append(k.layers.Dropout(cfg.model.dropout, name=f"dropout_{n}"))
-    if classify:
-        assert isinstance(cfg.labels, list), "labels: auto must be resolved first"
-        layers.append(k.layers.Dense(len(cfg.labels), activation="softmax", name="label"))
-    else:
-        layers.append(k.layers.Dense(v, activation="softmax", name="next_token"))
+    layers.append(k.layers.Dense(len(task.classes(cfg)), activation="softmax", name=task.output_layer))
     model = k.Sequential(layers, name="lstmcli")
     _set_forget_bias(model, cfg)
     return model

@@ -7,6 +7,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from lstmcli import tasks
 from lstmcli.config import Config
 from lstmcli.data import vocab_of
 
@@ -227,7 +228,7 @@ def check_spec(cfg: Config, spec: Any, path: Any) -> None:
 
     vocab = len(cfg.vocab)
     want = _shape(cfg.model.cell, [cfg.model.units] * cfg.model.num_layers, vocab)
-    if cfg.task == "classify" and isinstance(cfg.labels, list):
+    if tasks.of(cfg).output == "labels" and isinstance(cfg.labels, list):
         want += f", {len(cfg.labels)} labels"
     kinds = {layer.kind for layer in spec.layers}
     got_cell = next(iter(kinds)) if len(kinds) == 1 else "/".join(sorted(kinds))

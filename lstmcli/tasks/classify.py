@@ -1,8 +1,11 @@
 """`task: classify`: labelled examples from JSON Lines, padding and truncation, the held-out split,
-the input pipeline, and per-label precision / recall / F1 with a confusion matrix.
+per-label precision / recall / F1 with a confusion matrix, and `predict`'s label probabilities;
+its `Task` (the last state's softmax over the labels, padding masked) is registered by
+`lstmcli.tasks`.
 
-NumPy only at import; TensorFlow is imported inside the functions that build datasets or run
-the model, so `config validate` reads and checks the examples without it.
+NumPy only: its tf.data pipeline is `training.pipeline.LabelDatasets` and its report gets the
+Keras model's predictions from the training loop, so `config validate` reads and checks the
+examples without TensorFlow.
 
 An example is one line `{"text": "...", "label": "pos"}` or `{"tokens": [...], "label": "pos"}`.
 Ids are padded with PAD up to `sequence_length`: the one-hot of -1 is a row of zeros, which the
@@ -12,7 +15,7 @@ model's `Masking` layer masks, so a padded step never changes the recurrent stat
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +26,7 @@ from lstmcli.config import Config, VocabOptions, kind_of
 from lstmcli.data.files import json_lines
 from lstmcli.data.vocab import Vocab, build_vocab, unknown_error, vocab_of
 from lstmcli.errors import UsageError
+from lstmcli.tasks.task import Task, TaskData, TaskReport
 from lstmcli.tokens import tokenize
 
 PAD = -1
@@ -189,6 +193,13 @@ def load_examples(cfg: Config) -> tuple[Config, Examples]:
     return cfg, Examples(ids, lengths, labels, train, val, str(path))
 
 
+def resolve(cfg: Config) -> Config:
+    """The config with `vocab: auto` and `labels: auto` read from the examples (both at once)."""
+    if cfg.vocab_is_auto or cfg.labels_are_auto:
+        return load_examples(cfg)[0]
+    return cfg
+
+
 def _ids(cfg: Config, vocab: Vocab, toks: list[str], where: str) -> np.ndarray:
     index = vocab.index()
     unknown = cfg.data.unknown
@@ -277,6 +288,17 @@ def metric_names(cfg: Config) -> list[str]:
     return [*names, f"{prefix}macro_f1"]
 
 
+def train_report(cfg: Config, ex: TaskData, predict: Callable[[np.ndarray], np.ndarray]) -> TaskReport:
+    """The report on the validation split (or on the training examples when there is none):
+    `train --json`'s `classification`, metrics.json's per-label numbers and confusion.json."""
+    assert isinstance(ex, Examples)
+    part, name = (ex.val, "validation") if ex.val.size else (ex.train, "train")
+    labels = cfg.labels if isinstance(cfg.labels, list) else []  # resolved before training
+    rep = report(labels, ex.labels[part], predict(ex.ids[part]), name)
+    confusion = {k: rep[k] for k in ("split", "labels", "matrix")}
+    return TaskReport(document=rep, metrics=flat_metrics(rep), files={CONFUSION: confusion})
+
+
 def example_sequences(cfg: Config, limit: int = 3) -> list[np.ndarray]:
     """The first `limit` examples' ids, unpadded (what `inspect CONFIG` shows for a classifier)."""
     _, ex = load_examples(cfg)
@@ -317,3 +339,31 @@ def predict_texts(t: Any, eng: Any, texts: list[str], top_k: int = 3) -> LabelRe
             LabelItem(text, [vocab.tokens[i] for i in ids], [(cfg.labels[i], float(probs[i])) for i in order])
         )
     return LabelResult(str(t.path), eng.name, items)
+
+
+def predict_labels(
+    target: Any, engine: Callable[[], Any], texts: list[str], *, top_k: int, steps: int, temperature: float
+) -> LabelResult:
+    """`predict` on a classifier run: the options checked before its engine is built."""
+    if steps or temperature:
+        raise UsageError("--steps/--temperature: a classifier predicts labels; it generates no tokens")
+    return predict_texts(target, engine(), texts, top_k)
+
+
+TASK = Task(
+    name="classify",
+    data="examples",
+    output="labels",
+    head="last_state",
+    # Padding is an all-zero one-hot row (PAD): masked, it never changes the state, and the last
+    # layer's output is the state after the example's last token.
+    masks_padding=True,
+    output_layer="label",
+    load=load_examples,
+    resolve=resolve,
+    sequences=example_sequences,
+    metric_names=metric_names,
+    metric_names_need_data=True,  # labels: auto is known once the examples are read
+    report=train_report,
+    predict=predict_labels,
+)

@@ -18,9 +18,9 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from lstmcli import __version__, runs
+from lstmcli import __version__, runs, tasks
 from lstmcli.config import Config, dump_yaml
-from lstmcli.data import Windows, load_windows
+from lstmcli.data import Windows
 from lstmcli.errors import Interrupted, LstmcliError, RunDirError, UsageError
 from lstmcli.model import backend
 from lstmcli.training import distribute
@@ -35,7 +35,7 @@ class TrainResult:
     history: list[dict[str, float]] = field(default_factory=list)
     epochs: int = 0
     wall_seconds: float = 0.0
-    report: dict[str, Any] | None = None  # task: classify: per-label metrics and confusion matrix
+    report: dict[str, Any] | None = None  # the task's report (classify: per-label metrics, confusion matrix)
 
 
 @dataclass
@@ -43,7 +43,7 @@ class Prepared:
     """Everything checked and loaded before a run directory is touched."""
 
     cfg: Config  # vocab: auto resolved to its token list, as config.yaml records it
-    windows: Any  # lstmcli.data.Windows, or lstmcli.tasks.classify.Examples for task: classify
+    windows: tasks.TaskData  # the task's data: lstmcli.data.Windows, or lstmcli.tasks.classify.Examples
     strategy: Any = None  # a tf.distribute strategy, or None for one device
 
     def scope(self) -> Any:
@@ -56,7 +56,7 @@ class Prepared:
 def prepare(cfg: Config) -> Prepared:
     """Read and check the data and the distribution setup first: bad input fails before
     anything is written or trained."""
-    cfg, windows = load_windows(cfg)
+    cfg, windows = tasks.of(cfg).load(cfg)
     if cfg.train.tensorboard:
         from lstmcli.training import tensorboard_log
 
@@ -100,19 +100,16 @@ class Pipeline:
         return self._make_train(skip_steps)
 
 
-def _pipeline(cfg: Config, windows: Windows) -> Pipeline:
+def _pipeline(cfg: Config, windows: tasks.TaskData) -> Pipeline:
     """Ids stay ids in memory; windows are gathered and one-hot encoded per batch in the input
     pipeline (lstmcli.training.pipeline).
 
     The dataset repeats forever and the loop keeps one iterator for the whole run instead of
     building one per epoch (measured on hello under fit, 300 one-step epochs: 13.6 s → 2.8 s).
     """
-    from lstmcli.training.pipeline import Datasets, LabelDatasets
+    from lstmcli.training import pipeline
 
-    if cfg.task == "classify":
-        d: Any = LabelDatasets(cfg, windows)  # type: ignore[arg-type]  # Examples, for classify
-    else:
-        d = Datasets(cfg, windows, one_hot=False)  # token ids: the step one-hot encodes (or gathers)
+    d = pipeline.for_task(cfg, windows)  # windows: token ids, the step one-hot encodes (or gathers)
     return Pipeline(
         steps=d.steps,
         val_steps=d.val_steps,
@@ -202,7 +199,7 @@ def create_run_dir(prep: Prepared, out: Path, force: bool) -> None:
     runs.make_run_dir(out, force, lambda tmp: _init_run_dir(prep, tmp))
 
 
-def steps_per_epoch(cfg: Config, windows: Windows) -> int:
+def steps_per_epoch(cfg: Config, windows: tasks.TaskData) -> int:
     """Steps of one epoch, as lstmcli.training.pipeline.Datasets counts them (before TensorFlow starts)."""
     full = -(-windows.size("train") // cfg.train.batch_size)
     return min(cfg.train.steps_per_epoch, full) if cfg.train.steps_per_epoch else full
@@ -774,13 +771,15 @@ def _finish(model: Any, run_dir: Path, state: State, prep: Prepared, kernel: str
     else:
         kept = run_dir / runs.MODEL  # an extended run: model.keras already is the best
     report = None
-    if cfg.task == "classify":
-        from lstmcli.tasks import classify
-
-        report = _classify_report(backend.load_model(kept) if keep_best else model, cfg, prep.windows)
-        metrics.update(classify.flat_metrics(report))
-        files[classify.CONFUSION] = _json({k: report[k] for k in ("split", "labels", "matrix")})
-    elif prep.windows.test_blocks.size:  # train.test_split: the kept model on windows never seen
+    task = tasks.of(cfg)
+    if task.report is not None:
+        reported = backend.load_model(kept) if keep_best else model
+        done = task.report(cfg, prep.windows, lambda ids: _predict_labels(reported, cfg, ids))
+        report = done.document
+        metrics.update(done.metrics)
+        files.update({name: _json(data) for name, data in done.files.items()})
+    elif isinstance(prep.windows, Windows) and prep.windows.test_blocks.size:
+        # train.test_split: the kept model on windows never seen
         from lstmcli.analysis import evaluation
 
         metrics.update(evaluation.test_metrics(run_dir, cfg, prep.windows, model=kept))
@@ -843,11 +842,11 @@ def _run_record(state: State, prep: Prepared, ran: dict[str, str]) -> dict[str, 
     }
 
 
-# ---------------------------------------------------------------- task: classify
+# ---------------------------------------------------------------- a task's report
 
 
 def _predict_labels(model: Any, cfg: Config, ids: np.ndarray, batch: int = 256) -> np.ndarray:
-    """The most probable label of each padded example, by the Keras model."""
+    """The most probable output (classify: label) of each padded sequence, by the Keras model."""
     import tensorflow as tf
 
     vocab = len(cfg.vocab)
@@ -856,13 +855,3 @@ def _predict_labels(model: Any, cfg: Config, ids: np.ndarray, batch: int = 256) 
         x = tf.one_hot(tf.constant(ids[start : start + batch]), vocab)
         out.append(np.argmax(np.asarray(model(x, training=False)), axis=-1))
     return np.concatenate(out).astype(np.int32) if out else np.zeros(0, np.int32)
-
-
-def _classify_report(model: Any, cfg: Config, ex: Any) -> dict[str, Any]:
-    """The report on the validation split (or on the training examples when there is none)."""
-    from lstmcli.tasks import classify
-
-    part, name = (ex.val, "validation") if ex.val.size else (ex.train, "train")
-    labels = cfg.labels if isinstance(cfg.labels, list) else []  # resolved before training
-    predicted = _predict_labels(model, cfg, ex.ids[part])
-    return classify.report(labels, ex.labels[part], predicted, name)

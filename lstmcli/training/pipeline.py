@@ -16,14 +16,17 @@ Memory stays bounded by the corpus's own ids (one byte a token up to 256 tokens)
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from lstmcli import tasks
 from lstmcli.data import ALIGN, Windows, aligned_empty
 
 if TYPE_CHECKING:
     from lstmcli.config import Config
+    from lstmcli.tasks import TaskData
     from lstmcli.tasks.classify import Examples
 
 SHUFFLE_BUFFER = 1 << 15
@@ -231,3 +234,18 @@ class LabelDatasets:
             ds = ds.skip(skip_batches)
         order = self._train
         return ds.map(lambda j: self._gather(tf.gather(order, j))).prefetch(tf.data.AUTOTUNE)
+
+
+# ---------------------------------------------------------------- by task
+
+
+def for_task(cfg: Config, data: TaskData) -> Datasets | LabelDatasets:
+    """The training pipelines of a task's data, keyed on the shape its `Task.data` declares."""
+    return _BY_DATA[tasks.of(cfg).data](cfg, data)
+
+
+_BY_DATA: dict[str, Callable[[Config, Any], Datasets | LabelDatasets]] = {
+    # Token ids in: the training step one-hot encodes them (or gathers).
+    "windows": lambda cfg, windows: Datasets(cfg, windows, one_hot=False),
+    "examples": LabelDatasets,  # padded examples and their labels
+}

@@ -91,7 +91,8 @@ def _resumed(run_dir: Path, sets: list[str]) -> Config:
 
 
 def require_names(cfg: Config, prep: Prepared | None = None) -> list[str]:
-    """The final metrics `--require` may name: a classifier's per-label names once `prep` is read."""
+    """The final metrics `--require` may name: the task's own (a classifier's per-label names)
+    once `prep` is read."""
     names = ["loss", "accuracy"]
     if cfg.train.validation_split > 0:
         names += ["val_loss", "val_accuracy"]
@@ -99,10 +100,10 @@ def require_names(cfg: Config, prep: Prepared | None = None) -> list[str]:
         from lstmcli.analysis.evaluation import METRICS as test_metrics
 
         names += list(test_metrics)
-    if prep is not None and cfg.task == "classify":
-        from lstmcli.tasks.classify import metric_names
+    if prep is not None:
+        from lstmcli import tasks
 
-        names += metric_names(prep.cfg)
+        names += tasks.of(cfg).metric_names(prep.cfg)
     return names
 
 
