@@ -278,6 +278,7 @@ def test_inspect_verify_on_a_classifier(runner, tmp_path, toy_run, cell) -> None
     assert run_json(runner, "inspect", run)["inputs"]  # the data file's first examples
 
 
+@pytest.mark.slow  # three classifier trainings: CI's slow run (next-token resume stays in the default run)
 def test_resume_of_a_classifier_is_bit_identical(runner, tmp_path) -> None:
     cfg = _write(tmp_path, _toy_lines(60), train__epochs=4)
     run_json(runner, "train", cfg, "--out", tmp_path / "whole")
@@ -291,6 +292,8 @@ def test_resume_of_a_classifier_is_bit_identical(runner, tmp_path) -> None:
     assert a == pytest.approx(b, abs=1e-6)
 
 
+# Two classifier trainings end to end: CI's slow run (test_kernels checks the masked step by default).
+@pytest.mark.slow
 def test_a_classifier_trains_on_the_fast_kernel_as_on_the_stock_layer(runner, tmp_path) -> None:
     """Padding masked in the fast kernel as Keras masks it: the same config trained with
     `train.kernel: fast` and `stock` ends with the same held-out metrics (2 layers, padded

@@ -33,6 +33,8 @@ def _losses(run) -> list[float]:
         return [float(r["loss"]) for r in csv.DictReader(f)]
 
 
+# A mirrored and a plain training process: CI's slow run (the default run stays under 5 minutes).
+@pytest.mark.slow
 def test_mirrored_on_two_logical_cpus_matches_one_device(tmp_path) -> None:
     cfg = tmp_path / "m.yaml"
     cfg.write_text(MIRRORED)
@@ -51,30 +53,36 @@ def test_mirrored_on_two_logical_cpus_matches_one_device(tmp_path) -> None:
     assert done.returncode == 0, done.stderr
 
 
+def SLOW(*values: object) -> object:  # noqa: N802  (reads as a row of the table below)
+    """A row run by CI's slow run only: each row starts TensorFlow in a process of its own (~5 s),
+    so the default run keeps one row of each kind (replicas, TF_CONFIG, the timeout variable)."""
+    return pytest.param(*values, marks=pytest.mark.slow)
+
+
 @pytest.mark.parametrize(
     ("sets", "env", "fragment"),
     [
         (["train.batch_size=5"], {}, "expected a multiple of the 2 replicas"),
-        (["train.devices=[]"], {}, "expected at least one device for mirrored, got none"),
-        (["train.devices=[GPU:7]"], {}, "'GPU:7' is not a device here"),
+        SLOW(["train.devices=[]"], {}, "expected at least one device for mirrored, got none"),
+        SLOW(["train.devices=[GPU:7]"], {}, "'GPU:7' is not a device here"),
         (["train.distribute=multi_worker"], {}, "needs the TF_CONFIG environment variable"),
-        (["train.distribute=multi_worker"], {"TF_CONFIG": "{not json"}, "TF_CONFIG: expected JSON"),
+        SLOW(["train.distribute=multi_worker"], {"TF_CONFIG": "{not json"}, "TF_CONFIG: expected JSON"),
         (
             ["train.distribute=multi_worker"],
             {"LSTMCLI_COLLECTIVE_TIMEOUT": "abc"},
             "LSTMCLI_COLLECTIVE_TIMEOUT: expected a positive number of seconds, got 'abc'",
         ),
-        (
+        SLOW(
             ["train.distribute=multi_worker"],
             {"LSTMCLI_COLLECTIVE_TIMEOUT": "-1"},
             "LSTMCLI_COLLECTIVE_TIMEOUT: expected a positive number of seconds, got '-1'",
         ),
-        (
+        SLOW(
             ["train.distribute=multi_worker"],
             {"TF_CONFIG": '{"cluster": {"worker": ["a:1"]}, "task": {"type": "worker", "index": 3}}'},
             "TF_CONFIG: task.index: expected 0..0, got 3",
         ),
-        (
+        SLOW(
             ["train.distribute=multi_worker"],
             {"TF_CONFIG": '{"cluster": {"worker": "a:1"}}'},
             "TF_CONFIG: cluster.worker: expected a list of host:port",
@@ -133,6 +141,7 @@ def _multi_worker_cfg(tmp_path: Path, epochs: int = 12, every: int = 6) -> Path:
     return cfg
 
 
+@pytest.mark.slow  # three training processes: CI's slow run (the default run stays under 5 minutes)
 def test_two_workers_on_loopback_train_like_one_device(tmp_path) -> None:
     cfg = _multi_worker_cfg(tmp_path)
     results = _finish(_start_workers(["train", cfg, "--out", tmp_path / "run", "--json"]))

@@ -60,7 +60,8 @@ def unbroken(tmp_path_factory) -> Path:
 
 @pytest.mark.parametrize(
     "at",
-    [(2, 1), (3, 2)],  # epoch 3 after its first batch; epoch 4 after its last (stops in validation)
+    # epoch 3 after its first batch; epoch 4 after its last (stops in validation: CI's slow run)
+    [(2, 1), pytest.param((3, 2), marks=pytest.mark.slow)],
     ids=["mid-epoch", "in-validation"],
 )
 def test_dropout_resume_is_bit_identical(tmp_path, unbroken, at) -> None:

@@ -144,29 +144,45 @@ documents = st.one_of(
 )
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=list(HealthCheck))
-@given(doc=documents, sets_=sets)
-def test_fuzz_config_validate(runner, tmp_path_factory, doc, sets_) -> None:
-    folder = tmp_path_factory.mktemp("fz", numbered=True)
-    path = _document(folder, *doc)
-    _check(invoke(runner, "config", "validate", path, *_set_args(sets_)), "config validate")
+# The default run fuzzes a quarter of the inputs; CI's slow run fuzzes the full count besides
+# (the default run stays under 5 minutes; each `train` input costs a training run).
+DEPTH = [pytest.param(1, id="quick"), pytest.param(4, id="deep", marks=pytest.mark.slow)]
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
-@given(doc=documents, sets_=sets)
-def test_fuzz_inspect(runner, tmp_path_factory, doc, sets_) -> None:
-    folder = tmp_path_factory.mktemp("fz", numbered=True)
-    path = _document(folder, *doc)
-    _check(invoke(runner, "inspect", path, "--json", *_set_args(sets_)), "inspect")
+def _fuzzed(examples: int, body):
+    """`body(doc, sets_)` run on `examples` generated inputs."""
+    return settings(max_examples=examples, deadline=None, suppress_health_check=list(HealthCheck))(
+        given(doc=documents, sets_=sets)(body)
+    )
 
 
-@settings(max_examples=20, deadline=None, suppress_health_check=list(HealthCheck))
-@given(doc=documents, sets_=sets)
-def test_fuzz_train(runner, tmp_path_factory, doc, sets_) -> None:
-    folder = tmp_path_factory.mktemp("fz", numbered=True)
-    path = _document(folder, *doc)
-    args = ["train", path, "--out", folder / "run", *_set_args(sets_), "--set", "train.epochs=1", "--json"]
-    _check(invoke(runner, *args), "train")
+@pytest.mark.parametrize("depth", DEPTH)
+def test_fuzz_config_validate(runner, tmp_path_factory, depth) -> None:
+    def body(doc, sets_) -> None:
+        path = _document(tmp_path_factory.mktemp("fz", numbered=True), *doc)
+        _check(invoke(runner, "config", "validate", path, *_set_args(sets_)), "config validate")
+
+    _fuzzed(100 * depth, body)()
+
+
+@pytest.mark.parametrize("depth", DEPTH)
+def test_fuzz_inspect(runner, tmp_path_factory, depth) -> None:
+    def body(doc, sets_) -> None:
+        path = _document(tmp_path_factory.mktemp("fz", numbered=True), *doc)
+        _check(invoke(runner, "inspect", path, "--json", *_set_args(sets_)), "inspect")
+
+    _fuzzed(10 * depth, body)()
+
+
+@pytest.mark.parametrize("depth", DEPTH)
+def test_fuzz_train(runner, tmp_path_factory, depth) -> None:
+    def body(doc, sets_) -> None:
+        folder = tmp_path_factory.mktemp("fz", numbered=True)
+        path = _document(folder, *doc)
+        sets_args = [*_set_args(sets_), "--set", "train.epochs=1"]
+        _check(invoke(runner, "train", path, "--out", folder / "run", *sets_args, "--json"), "train")
+
+    _fuzzed(5 * depth, body)()
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -62,7 +62,8 @@ def _runner():
     return CliRunner()
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+# SIGTERM takes the same path as SIGINT (one handler); CI's slow run checks it end to end too.
+@pytest.mark.parametrize("sig", [signal.SIGINT, pytest.param(signal.SIGTERM, marks=pytest.mark.slow)])
 def test_signal_saves_a_checkpoint_and_resume_is_bit_identical(runner, tmp_path, unbroken, sig) -> None:
     out = tmp_path / "run"
     # Far more epochs than it will train: the loop (and its handler) is certainly still running

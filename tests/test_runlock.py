@@ -124,6 +124,7 @@ def test_new_run_into_a_locked_name_exits_2_and_writes_nothing(tmp_path) -> None
         lock.release()
 
 
+@pytest.mark.slow  # four training processes at once: CI's slow run
 def test_several_trains_racing_on_one_out(tmp_path) -> None:
     """Started together: exactly one wins, the others exit 2; the survivor is complete and
     the loss it reported is the one on disk."""

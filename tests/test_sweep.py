@@ -53,6 +53,7 @@ def test_grid_makes_one_run_directory_per_point(runner, grid) -> None:
     assert {c["key"] for c in cmp["config"] if c["differs"]} == {"model.units", "train.learning_rate"}
 
 
+@pytest.mark.slow  # two sweeps of hello (~20 s quiet): CI's slow run; the grid above stays in the default run
 def test_an_interrupted_sweep_resumes(runner, grid, tmp_path) -> None:
     out = tmp_path / "sw"
     plan = sweep_mod.plan(HELLO, GRID + FIXED, out, None, [])

@@ -63,6 +63,7 @@ def test_sweep_with_workers_at_a_terminal_shows_running_trials(tmp_path) -> None
     assert max(len(line) for line in drawn) <= 80
 
 
+@pytest.mark.slow  # a whole sweep in a process of its own, like the pty sweeps above: CI's slow run
 def test_sweep_progress_stays_off_a_pipe(tmp_path) -> None:
     exe = shutil.which("lstmcli", path=str(Path(sys.executable).parent)) or "lstmcli"
     r = subprocess.run(
