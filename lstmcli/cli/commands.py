@@ -154,7 +154,7 @@ def _train_run(plan: RunPlan, prep: Prepared, force: bool, progress: bool) -> Tr
     err = stderr_console()
     bar = None
     if err.is_terminal and progress:
-        from lstmcli.render import TrainProgress
+        from lstmcli.render.progress import TrainProgress
 
         bar = TrainProgress(err)
     with resolve.written_run_dir(plan, prep, force) as run_dir:
@@ -168,25 +168,9 @@ def _train_run(plan: RunPlan, prep: Prepared, force: bool, progress: bool) -> Tr
 
 def _show_trained(result: TrainResult, reqs: list[Requirement], json_out: bool, quiet: bool) -> None:
     """The metrics table or the JSON document, then the run directory (on stderr unless quiet)."""
-    from lstmcli.render import classify_json, classify_tables, metrics_table, output, stderr_console
-
-    def document() -> dict[str, Any]:
-        return {
-            "run_dir": str(result.run_dir),
-            "metrics": result.metrics,
-            "epochs": result.epochs,
-            "wall_seconds": round(result.wall_seconds, 3),
-            "requirements": [
-                {
-                    "requirement": r.text,
-                    "metric": r.metric,
-                    "value": result.metrics[r.metric],
-                    "met": r.holds(result.metrics[r.metric]),
-                }
-                for r in reqs
-            ],
-            **({"classification": classify_json(result.report)} if result.report else {}),
-        }
+    from lstmcli.render import output, stderr_console
+    from lstmcli.render.json_out import train_json
+    from lstmcli.render.tables import classify_tables, metrics_table
 
     def tables() -> list[Any]:
         if not result.report:
@@ -197,7 +181,7 @@ def _show_trained(result: TrainResult, reqs: list[Requirement], json_out: bool, 
         }
         return [metrics_table(main, result.history), *classify_tables(result.report)]
 
-    output(json_out, document, tables)
+    output(json_out, lambda: train_json(result, reqs), tables)
     if not json_out:
         if quiet:
             print(result.run_dir)
@@ -272,7 +256,9 @@ def inspect(
     """
     from lstmcli.analysis import inspection
     from lstmcli.errors import LstmcliError as _E
-    from lstmcli.render import gate_tables, inspect_json, inspect_tables, output, verify_line
+    from lstmcli.render import output
+    from lstmcli.render.json_out import inspect_json
+    from lstmcli.render.states import gate_tables, inspect_tables, verify_line
 
     if plot is not None:
         from lstmcli.analysis import plot as plot_mod
@@ -339,7 +325,9 @@ def predict(
     from lstmcli import runs
     from lstmcli.analysis import inspection, predicting
     from lstmcli.errors import UsageError
-    from lstmcli.render import output, predict_json, predict_tables
+    from lstmcli.render import output
+    from lstmcli.render.json_out import label_json, predict_json
+    from lstmcli.render.tables import label_tables, predict_tables
 
     if texts == ["-"]:
         texts = [line.rstrip("\r\n") for line in sys.stdin]
@@ -352,7 +340,6 @@ def predict(
 
     encode_texts(run.config, texts)  # bad input fails before the model loads
     if run.config.task == "classify":
-        from lstmcli.render import label_json, label_tables
         from lstmcli.tasks import classify
 
         if steps or temperature:
@@ -425,7 +412,9 @@ def units(
     Pearson's r for a numeric feature, the AUC for a yes/no one. NumPy engine, no TensorFlow."""
     from lstmcli.analysis import units as units_mod
     from lstmcli.errors import UsageError
-    from lstmcli.render import output, units_tables
+    from lstmcli.render import output
+    from lstmcli.render.json_out import units_json
+    from lstmcli.render.states import units_tables
 
     chosen = (("--match", match), ("--depth", depth), ("--column", column), ("--label", label))
     given = [name for name, v in chosen if v not in (None, False)]
@@ -439,7 +428,7 @@ def units(
     else:
         feature = units_mod.Feature("column" if column else "label")
     result = units_mod.units(run_dir, text, feature, layer=layer, steps=steps, max_tokens=max_tokens)
-    output(json_out, lambda: units_mod.document(result, top), lambda: units_tables(result, top))
+    output(json_out, lambda: units_json(result, top), lambda: units_tables(result, top))
 
 
 # ---------------------------------------------------------------- config
@@ -461,7 +450,9 @@ def config_show(
 
     cfg = config_mod.load(config, sets)
     if json_out:
-        emit_json(cfg.to_dict())
+        from lstmcli.render.json_out import config_show_json
+
+        emit_json(config_show_json(cfg))
     else:
         sys.stdout.write(config_mod.dump_yaml(cfg))
 
@@ -495,7 +486,7 @@ def config_validate(
     from lstmcli.errors import LstmcliError as _E
     from lstmcli.render import emit_json
 
-    report = []
+    checked: list[tuple[str, bool, list[str]]] = []  # each config, valid or not, its errors
     errors: list[str] = []
     for path in configs:
         try:
@@ -503,17 +494,19 @@ def config_validate(
             if not schema_only:
                 with config_mod.in_source(str(path)):
                     load_windows(cfg)  # the very checks training.prepare makes before training
-            report.append({"config": str(path), "valid": True, "errors": []})
+            checked.append((str(path), True, []))
         except _E as e:
             lines = e.message.splitlines()
             errors.extend(lines)
-            report.append({"config": str(path), "valid": False, "errors": lines})
+            checked.append((str(path), False, lines))
     if json_out:
-        emit_json({"valid": not errors, "configs": report})
+        from lstmcli.render.json_out import validate_json
+
+        emit_json(validate_json(checked))
     else:
-        for item in report:
-            if item["valid"]:
-                print(f"{item['config']}: ok")
+        for name, valid, _ in checked:
+            if valid:
+                print(f"{name}: ok")
     if errors:
         if json_out:
             raise typer.Exit(EXIT_USAGE)
@@ -534,8 +527,9 @@ def config_schema(
     """
     from lstmcli import config as config_mod
     from lstmcli.render import emit_json
+    from lstmcli.render.json_out import schema_json
 
-    emit_json(config_mod.json_schema())
+    emit_json(schema_json(config_mod.json_schema()))
 
 
 @config_app.command("reference", epilog="Example: [bold]lstmcli config reference > docs/config.md[/]")
@@ -549,7 +543,9 @@ def config_reference(json_out: Json = False, quiet: Quiet = False) -> None:
     from lstmcli.render import emit_json
 
     if json_out:
-        emit_json({"keys": config_mod.reference_rows()})
+        from lstmcli.render.json_out import reference_json
+
+        emit_json(reference_json(config_mod.reference_rows()))
         return
     sys.stdout.write(config_mod.reference_markdown())
 
@@ -580,7 +576,9 @@ def config_init(
             raise UsageError(f"{path}: already exists; pass --force to replace it")
         runs.write_text(path, text)
     if json_out:
-        emit_json({"path": None if to_stdout else str(path), "config": text})
+        from lstmcli.render.json_out import init_json
+
+        emit_json(init_json(None if to_stdout else path, text))
     elif to_stdout:
         sys.stdout.write(text)
     else:
@@ -600,7 +598,9 @@ def runs_cmd(
     """A table of the runs under a folder: name, status, epochs and the headline metric, then as
     many more columns (accuracy, date, key config values, other metrics) as fit the terminal."""
     from lstmcli import runs
-    from lstmcli.render import output, runs_json, runs_table, stdout_console
+    from lstmcli.render import output, stdout_console
+    from lstmcli.render.json_out import runs_json
+    from lstmcli.render.tables import runs_table
 
     found = runs.list_runs(root)
     width = None if wide else stdout_console().width
@@ -618,10 +618,12 @@ def compare(
 ) -> None:
     """Two runs side by side: configs and metrics, differences highlighted."""
     from lstmcli import runs
-    from lstmcli.render import compare_tables, output
+    from lstmcli.render import output
+    from lstmcli.render.json_out import compare_json
+    from lstmcli.render.tables import compare_tables
 
     result = runs.compare(run_a, run_b)
-    output(json_out, lambda: result, lambda: compare_tables(result, all_keys))
+    output(json_out, lambda: compare_json(result), lambda: compare_tables(result, all_keys))
 
 
 # evaluate, sweep and export live in their own module, registered here explicitly.
