@@ -325,9 +325,6 @@ def predict(
     from lstmcli import runs
     from lstmcli.analysis import inspection, predicting
     from lstmcli.errors import UsageError
-    from lstmcli.render import output
-    from lstmcli.render.json_out import label_json, predict_json
-    from lstmcli.render.tables import label_tables, predict_tables
 
     if texts == ["-"]:
         texts = [line.rstrip("\r\n") for line in sys.stdin]
@@ -345,13 +342,28 @@ def predict(
         if steps or temperature:
             raise UsageError("--steps/--temperature: a classifier predicts labels; it generates no tokens")
         labelled = classify.predict_texts(target, inspection.make_engine(target, engine), texts, top_k)
-        output(json_out, lambda: label_json(labelled), lambda: label_tables(labelled, precision))
+        _show_predicted(labelled, True, json_out, precision)
         return
     eng = inspection.make_engine(target, engine)
     result = predicting.predict(
         target, eng, texts, top_k=top_k, steps=steps, temperature=temperature, seed=seed
     )
-    output(json_out, lambda: predict_json(result), lambda: predict_tables(result, precision))
+    _show_predicted(result, False, json_out, precision)
+
+
+def _show_predicted(result: Any, labels: bool, json_out: bool, precision: int) -> None:
+    """predict's document or tables: a classifier's labels, else next tokens. Only the module of
+    the side shown is imported (predict's start-up)."""
+    if json_out:
+        from lstmcli.render import emit_json
+        from lstmcli.render import json_out as documents
+
+        emit_json(documents.label_json(result) if labels else documents.predict_json(result))
+        return
+    from lstmcli.render import print_tables, tables
+
+    shown = tables.label_tables if labels else tables.predict_tables
+    print_tables(shown(result, precision))
 
 
 # ---------------------------------------------------------------- units

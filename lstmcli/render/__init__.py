@@ -54,8 +54,13 @@ def output(
     if as_json:
         emit_json(document())
         return
+    print_tables(tables(), wide=wide)
+
+
+def print_tables(items: list[Any], *, wide: bool = False) -> None:
+    """Tables (Rich renderables or plain text) on stdout: `output`'s side without `--json`."""
     con = stdout_console()
-    for item in tables():
+    for item in items:
         if wide and not isinstance(item, str):
             from rich.measure import Measurement
 
