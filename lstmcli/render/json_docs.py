@@ -1,6 +1,6 @@
 """The shapes of the JSON documents `--json` prints: the public contract users script against.
 
-Each document is a TypedDict (the code that builds one may return it, for mypy to check), and
+Each document is a TypedDict (its builder in `render.json_out` returns it, so mypy checks it), and
 `tests/test_json_docs.py` validates each command's real output against it (pydantic's
 TypeAdapter; unknown keys are refused, and every command with `--json` must have a shape here).
 A key added to a document is added here first; no key is renamed or dropped (README: JSON keys
