@@ -622,7 +622,38 @@ def list_runs(root: Path) -> list[RunSummary]:
     return sorted(found, key=lambda r: (r.started or "", r.name))
 
 
-def compare(a: Path, b: Path) -> dict[str, Any]:
+@dataclass
+class KeyDiff:
+    """One config key of two runs (by dotted key)."""
+
+    key: str
+    a: Any
+    b: Any
+
+    @property
+    def differs(self) -> bool:
+        return bool(self.a != self.b)
+
+
+@dataclass
+class MetricDiff:
+    """One metric of two runs; `delta` is b - a when both are numbers."""
+
+    name: str
+    a: float | None
+    b: float | None
+    delta: float | None
+
+
+@dataclass
+class Comparison:
+    a: Path
+    b: Path
+    config: list[KeyDiff]
+    metrics: list[MetricDiff]
+
+
+def compare(a: Path, b: Path) -> Comparison:
     """Configs and metrics of two runs side by side, with what differs."""
     for p in (a, b):
         if not is_run_dir(p):
@@ -632,13 +663,13 @@ def compare(a: Path, b: Path) -> dict[str, Any]:
                 else f"{p}: no such run directory"
             )
     ra, rb = summarize(a), summarize(b)
-    config = []
-    for key in sorted(set(ra.config) | set(rb.config)):
-        va, vb = ra.config.get(key), rb.config.get(key)
-        config.append({"key": key, "a": va, "b": vb, "differs": va != vb})
+    config = [
+        KeyDiff(key, ra.config.get(key), rb.config.get(key))
+        for key in sorted(set(ra.config) | set(rb.config))
+    ]
     metrics = []
     for name in sorted(set(ra.metrics) | set(rb.metrics)):
         ma, mb = ra.metrics.get(name), rb.metrics.get(name)
         delta = mb - ma if isinstance(ma, (int, float)) and isinstance(mb, (int, float)) else None
-        metrics.append({"name": name, "a": ma, "b": mb, "delta": delta})
-    return {"a": str(a), "b": str(b), "config": config, "metrics": metrics}
+        metrics.append(MetricDiff(name, ma, mb, delta))
+    return Comparison(a, b, config, metrics)

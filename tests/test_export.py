@@ -130,7 +130,10 @@ def test_the_artifact_check_catches_wrong_weights(runner, trained, tmp_path, mon
         return model
 
     monkeypatch.setattr(backend, "load_model", wrong)
-    monkeypatch.setattr(export, "check", lambda *a: {"ok": True, "max_abs_diff": 0.0, "sequences": 3})
+    fooled = export.ExportCheck(
+        "TensorFlow", sequences=3, lengths=[4], max_abs_diff=0.0, tolerance=1e-5, ok=True
+    )
+    monkeypatch.setattr(export, "check", lambda *a: fooled)
     out = tmp_path / "m"
     r = run_json(runner, "export", trained["lstm"], "--format", "saved_model", "--out", out, "--verify")
     assert r["verify"]["ok"]  # the exporter's verdict: fooled

@@ -132,7 +132,60 @@ def test_every_document_has_a_case_or_a_test_of_its_own() -> None:
 @pytest.mark.parametrize("case", list(CASES))
 def test_json_document_has_its_documented_shape(runner, hello_run, work, classifier, case) -> None:
     doc = run_json(runner, *_args(case, hello_run, work, classifier[0]))
-    _strict(json_docs.DOCUMENTS[CASES[case]]).validate_python(doc)
+    shape = _strict(json_docs.DOCUMENTS[CASES[case]])
+    shape.validate_python(doc)
+    _renamed_or_dropped_keys_fail(shape, doc)
+
+
+def _renamed_or_dropped_keys_fail(shape: TypeAdapter[Any], doc: dict[str, Any]) -> None:
+    """The shape holds this document's every key: without any one of them, or with it renamed,
+    the document no longer validates (keys a flag adds, NotRequired, are checked by
+    test_the_optional_keys_are_there_when_asked_for)."""
+    optional = {"steps", "verify"} if "shapes" in doc else {"classification"}
+    for key in set(doc) - optional:
+        rest = {k: v for k, v in doc.items() if k != key}
+        for changed in (rest, {**rest, f"{key}_renamed": doc[key]}):
+            with pytest.raises(ValidationError):
+                shape.validate_python(changed)
+
+
+def test_every_document_is_built_by_one_builder_typed_with_its_shape() -> None:
+    """render/json_out.py is the documents' one home: each shape in DOCUMENTS is the declared
+    return type of exactly one builder there (which mypy then holds to the shape)."""
+    import inspect
+
+    from lstmcli.render import json_out
+
+    returns = [
+        fn.__annotations__.get("return")
+        for name, fn in inspect.getmembers(json_out, inspect.isfunction)
+        if fn.__module__ == json_out.__name__ and not name.startswith("_")
+    ]
+    for shape in {s.__name__ for s in json_docs.DOCUMENTS.values()}:
+        assert returns.count(shape) == 1, f"{shape}: built by {returns.count(shape)} builders in json_out"
+
+
+def test_a_builder_that_renames_or_drops_a_key_fails_its_shape(runner, hello_run, monkeypatch) -> None:
+    """What the cases above catch, shown on one builder: `runs --json` with `pid` renamed, then
+    with `running` dropped, no longer has its documented shape."""
+    from lstmcli.render import json_out
+
+    built = json_out.runs_json
+    for change in ({"pid": "process"}, {"running": None}):
+
+        def broken(found: Any, change: dict[str, str | None] = change) -> Any:
+            doc = built(found)
+            for row in doc["runs"]:
+                for old, new in change.items():
+                    value = row.pop(old)
+                    if new is not None:
+                        row[new] = value
+            return doc
+
+        monkeypatch.setattr(json_out, "runs_json", broken)
+        doc = run_json(runner, "runs", hello_run.parent)
+        with pytest.raises(ValidationError):
+            _strict(json_docs.RunsDoc).validate_python(doc)
 
 
 def test_the_optional_keys_are_there_when_asked_for(runner, hello_run, work, classifier) -> None:
@@ -161,6 +214,8 @@ def test_sweep_and_its_report_have_their_documented_shapes(runner, tmp_path) -> 
     grid = ["--set", "model.units=2,3", "--set", "train.epochs=1", "--require", "loss<=100"]
     doc = run_json(runner, "sweep", HELLO, *grid, "--out", tmp_path / "grid", "--storage", url)
     _strict(json_docs.SweepDoc).validate_python(doc)
+    saved = json.loads((tmp_path / "grid" / "sweep.json").read_text(encoding="utf-8"))
+    assert doc == {k: v for k, v in saved.items() if k != "base"}  # the file, without its base config
     assert doc["points"][0]["host"] is not None and doc["best"] is not None
     report = run_json(runner, "sweep", "--storage", url, "--report")
     _strict(json_docs.SweepReportDoc).validate_python(report)

@@ -186,15 +186,3 @@ def evaluate(run_dir: Path, data: Path | None = None, sets: list[str] | None = N
         metrics=metrics,
         seconds=round(time.perf_counter() - t0, 3),
     )
-
-
-def to_json(e: Evaluation) -> dict[str, Any]:
-    return {
-        "run_dir": str(e.run_dir),
-        "data": e.data,
-        "windows": e.windows,
-        "tokens": e.tokens,
-        "eval_stride": e.eval_stride,
-        "seconds": e.seconds,
-        "metrics": e.metrics,
-    }

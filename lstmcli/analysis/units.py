@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 
@@ -377,32 +377,3 @@ def units(
         sep=joiner(cfg),
         labels=labels,
     )
-
-
-def document(r: UnitsResult, top: int) -> dict[str, Any]:
-    """The `--json` document (docs/cli.md, `units`)."""
-    f = r.feature
-    return {
-        "run_dir": r.run_dir,
-        "text": r.source,
-        "cell": r.cell,
-        "layer": r.layer,
-        "feature": {
-            "kind": f.kind,
-            "regex": f.regex,
-            "open": f.open,
-            "close": f.close,
-            "type": "yes/no" if f.binary else "numeric",
-            "description": f.describe(),
-            **({"labels": r.labels} if r.labels is not None else {}),
-        },
-        "metric": f.metric,
-        "steps": {"start": r.steps[0], "stop": r.steps[1]},
-        "sequences": r.sequences,
-        "tokens": r.tokens,
-        "positives": r.positives,
-        "units": [
-            {"rank": n + 1, "unit": s.unit, "state": s.state, "score": round(s.score, 6), "metric": s.metric}
-            for n, s in enumerate(r.ranked[:top])
-        ],
-    }

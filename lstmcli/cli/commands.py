@@ -156,7 +156,7 @@ def _train_run(plan: RunPlan, prep: Prepared, force: bool, progress: bool) -> Tr
     err = stderr_console()
     bar = None
     if err.is_terminal and progress:
-        from lstmcli.render import TrainProgress
+        from lstmcli.render.progress import TrainProgress
 
         bar = TrainProgress(err)
     with resolve.written_run_dir(plan, prep, force) as run_dir:
@@ -170,25 +170,9 @@ def _train_run(plan: RunPlan, prep: Prepared, force: bool, progress: bool) -> Tr
 
 def _show_trained(result: TrainResult, reqs: list[Requirement], json_out: bool, quiet: bool) -> None:
     """The metrics table or the JSON document, then the run directory (on stderr unless quiet)."""
-    from lstmcli.render import classify_json, classify_tables, metrics_table, output, stderr_console
-
-    def document() -> dict[str, Any]:
-        return {
-            "run_dir": str(result.run_dir),
-            "metrics": result.metrics,
-            "epochs": result.epochs,
-            "wall_seconds": round(result.wall_seconds, 3),
-            "requirements": [
-                {
-                    "requirement": r.text,
-                    "metric": r.metric,
-                    "value": result.metrics[r.metric],
-                    "met": r.holds(result.metrics[r.metric]),
-                }
-                for r in reqs
-            ],
-            **({"classification": classify_json(result.report)} if result.report else {}),
-        }
+    from lstmcli.render import output, stderr_console
+    from lstmcli.render.json_out import train_json
+    from lstmcli.render.tables import classify_tables, metrics_table
 
     def tables() -> list[Any]:
         if not result.report:
@@ -199,7 +183,7 @@ def _show_trained(result: TrainResult, reqs: list[Requirement], json_out: bool, 
         }
         return [metrics_table(main, result.history), *classify_tables(result.report)]
 
-    output(json_out, document, tables)
+    output(json_out, lambda: train_json(result, reqs), tables)
     if not json_out:
         if quiet:
             print(result.run_dir)
@@ -274,7 +258,9 @@ def inspect(
     """
     from lstmcli.analysis import inspection
     from lstmcli.errors import LstmcliError as _E
-    from lstmcli.render import gate_tables, inspect_json, inspect_tables, output, verify_line
+    from lstmcli.render import output
+    from lstmcli.render.json_out import inspect_json
+    from lstmcli.render.states import gate_tables, inspect_tables, verify_line
 
     if plot is not None:
         from lstmcli.analysis import plot as plot_mod
@@ -343,7 +329,6 @@ def predict(
     from lstmcli import runs, tasks
     from lstmcli.analysis import inspection, predicting
     from lstmcli.errors import UsageError
-    from lstmcli.render import output, predict_json, predict_tables
 
     if texts == ["-"]:
         texts = [line.rstrip("\r\n") for line in sys.stdin]
@@ -357,17 +342,30 @@ def predict(
     encode_texts(run.config, texts)  # bad input fails before the model loads
     task = tasks.of(run.config)
     if task.predict is not None:  # the task's own output (classify: its labels' probabilities)
-        from lstmcli.render import label_json, label_tables
-
         make = functools.partial(inspection.make_engine, target, engine)  # after the options are checked
         labelled = task.predict(target, make, texts, top_k=top_k, steps=steps, temperature=temperature)
-        output(json_out, lambda: label_json(labelled), lambda: label_tables(labelled, precision))
+        _show_predicted(labelled, True, json_out, precision)
         return
     eng = inspection.make_engine(target, engine)
     result = predicting.predict(
         target, eng, texts, top_k=top_k, steps=steps, temperature=temperature, seed=seed
     )
-    output(json_out, lambda: predict_json(result), lambda: predict_tables(result, precision))
+    _show_predicted(result, False, json_out, precision)
+
+
+def _show_predicted(result: Any, labels: bool, json_out: bool, precision: int) -> None:
+    """predict's document or tables: a classifier's labels, else next tokens. Only the module of
+    the side shown is imported (predict's start-up)."""
+    if json_out:
+        from lstmcli.render import emit_json
+        from lstmcli.render import json_out as documents
+
+        emit_json(documents.label_json(result) if labels else documents.predict_json(result))
+        return
+    from lstmcli.render import print_tables, tables
+
+    shown = tables.label_tables if labels else tables.predict_tables
+    print_tables(shown(result, precision))
 
 
 # ---------------------------------------------------------------- units
@@ -428,7 +426,9 @@ def units(
     Pearson's r for a numeric feature, the AUC for a yes/no one. NumPy engine, no TensorFlow."""
     from lstmcli.analysis import units as units_mod
     from lstmcli.errors import UsageError
-    from lstmcli.render import output, units_tables
+    from lstmcli.render import output
+    from lstmcli.render.json_out import units_json
+    from lstmcli.render.states import units_tables
 
     chosen = (("--match", match), ("--depth", depth), ("--column", column), ("--label", label))
     given = [name for name, v in chosen if v not in (None, False)]
@@ -442,7 +442,7 @@ def units(
     else:
         feature = units_mod.Feature("column" if column else "label")
     result = units_mod.units(run_dir, text, feature, layer=layer, steps=steps, max_tokens=max_tokens)
-    output(json_out, lambda: units_mod.document(result, top), lambda: units_tables(result, top))
+    output(json_out, lambda: units_json(result, top), lambda: units_tables(result, top))
 
 
 # ---------------------------------------------------------------- config
@@ -464,7 +464,9 @@ def config_show(
 
     cfg = config_mod.load(config, sets)
     if json_out:
-        emit_json(cfg.to_dict())
+        from lstmcli.render.json_out import config_show_json
+
+        emit_json(config_show_json(cfg))
     else:
         sys.stdout.write(config_mod.dump_yaml(cfg))
 
@@ -498,7 +500,7 @@ def config_validate(
     from lstmcli.errors import LstmcliError as _E
     from lstmcli.render import emit_json
 
-    report = []
+    checked: list[tuple[str, bool, list[str]]] = []  # each config, valid or not, its errors
     errors: list[str] = []
     for path in configs:
         try:
@@ -506,17 +508,19 @@ def config_validate(
             if not schema_only:
                 with config_mod.in_source(str(path)):
                     tasks.of(cfg).load(cfg)  # the very checks training.prepare makes before training
-            report.append({"config": str(path), "valid": True, "errors": []})
+            checked.append((str(path), True, []))
         except _E as e:
             lines = e.message.splitlines()
             errors.extend(lines)
-            report.append({"config": str(path), "valid": False, "errors": lines})
+            checked.append((str(path), False, lines))
     if json_out:
-        emit_json({"valid": not errors, "configs": report})
+        from lstmcli.render.json_out import validate_json
+
+        emit_json(validate_json(checked))
     else:
-        for item in report:
-            if item["valid"]:
-                print(f"{item['config']}: ok")
+        for name, valid, _ in checked:
+            if valid:
+                print(f"{name}: ok")
     if errors:
         if json_out:
             raise typer.Exit(EXIT_USAGE)
@@ -537,8 +541,9 @@ def config_schema(
     """
     from lstmcli import config as config_mod
     from lstmcli.render import emit_json
+    from lstmcli.render.json_out import schema_json
 
-    emit_json(config_mod.json_schema())
+    emit_json(schema_json(config_mod.json_schema()))
 
 
 @config_app.command("reference", epilog="Example: [bold]lstmcli config reference > docs/config.md[/]")
@@ -552,7 +557,9 @@ def config_reference(json_out: Json = False, quiet: Quiet = False) -> None:
     from lstmcli.render import emit_json
 
     if json_out:
-        emit_json({"keys": config_mod.reference_rows()})
+        from lstmcli.render.json_out import reference_json
+
+        emit_json(reference_json(config_mod.reference_rows()))
         return
     sys.stdout.write(config_mod.reference_markdown())
 
@@ -583,7 +590,9 @@ def config_init(
             raise UsageError(f"{path}: already exists; pass --force to replace it")
         runs.write_text(path, text)
     if json_out:
-        emit_json({"path": None if to_stdout else str(path), "config": text})
+        from lstmcli.render.json_out import init_json
+
+        emit_json(init_json(None if to_stdout else path, text))
     elif to_stdout:
         sys.stdout.write(text)
     else:
@@ -603,7 +612,9 @@ def runs_cmd(
     """A table of the runs under a folder: name, status, epochs and the headline metric, then as
     many more columns (accuracy, date, key config values, other metrics) as fit the terminal."""
     from lstmcli import runs
-    from lstmcli.render import output, runs_json, runs_table, stdout_console
+    from lstmcli.render import output, stdout_console
+    from lstmcli.render.json_out import runs_json
+    from lstmcli.render.tables import runs_table
 
     found = runs.list_runs(root)
     width = None if wide else stdout_console().width
@@ -621,10 +632,12 @@ def compare(
 ) -> None:
     """Two runs side by side: configs and metrics, differences highlighted."""
     from lstmcli import runs
-    from lstmcli.render import compare_tables, output
+    from lstmcli.render import output
+    from lstmcli.render.json_out import compare_json
+    from lstmcli.render.tables import compare_tables
 
     result = runs.compare(run_a, run_b)
-    output(json_out, lambda: result, lambda: compare_tables(result, all_keys))
+    output(json_out, lambda: compare_json(result), lambda: compare_tables(result, all_keys))
 
 
 # evaluate, sweep and export live in their own module, registered here explicitly.

@@ -76,20 +76,18 @@ def evaluate(
     from lstmcli.analysis import evaluation
     from lstmcli.errors import RequirementError
     from lstmcli.experiments import requirements as gates
-    from lstmcli.render import evaluation_table, output, requirement_rows
+    from lstmcli.render import output
+    from lstmcli.render.json_out import evaluate_json
+    from lstmcli.render.tables import evaluation_table
 
     reqs = [gates.parse(r) for r in require or []]
     gates.check_names(reqs, list(evaluation.METRICS))
     from lstmcli.cli.options import shows_progress
-    from lstmcli.render import working
+    from lstmcli.render.progress import working
 
     with working(f"evaluating {run_dir} on {data or 'its test split'}…", shows_progress(quiet, json_out)):
         result = evaluation.evaluate(run_dir, data, list(sets or []))
-    output(
-        json_out,
-        lambda: {**evaluation.to_json(result), "requirements": requirement_rows(reqs, result.metrics)},
-        lambda: [evaluation_table(result)],
-    )
+    output(json_out, lambda: evaluate_json(result, reqs), lambda: [evaluation_table(result)])
     failed = gates.unmet(reqs, result.metrics)
     if failed:
         raise RequirementError("\n".join(failed))
@@ -237,13 +235,15 @@ def sweep(
 def _report(url: str | None, study: str | None, with_sweep: bool, json_out: bool) -> None:
     """`sweep --storage URL --report`: the study's points and best one, nothing trained."""
     from lstmcli.errors import UsageError
-    from lstmcli.render import output, sweep_table
+    from lstmcli.render import output
+    from lstmcli.render.json_out import sweep_report_json
+    from lstmcli.render.tables import sweep_table
 
     if url is None or with_sweep:
         raise UsageError("--report reads a study: give --storage URL (and --study NAME), no CONFIG")
     from lstmcli.experiments import sweep_storage
 
-    doc = sweep_storage.report(url, study)
+    doc = sweep_report_json(sweep_storage.report(url, study))
     output(json_out, lambda: doc, lambda: [sweep_table(doc)])
 
 
@@ -315,10 +315,11 @@ def _run_sweep(plan: Plan, url: str | None, quiet: bool, json_out: bool) -> None
     watch = None
     shown = err.is_terminal and not quiet and not json_out
     if shown:
-        from lstmcli.render import SweepProgress, TrainProgress, sweep_trial_line
+        from lstmcli.render.json_out import sweep_json
+        from lstmcli.render.progress import SweepProgress, TrainProgress, sweep_trial_line
 
         def progress_for(point: sweep_mod.Point) -> TrainProgress:
-            err.print(sweep_trial_line(sweep_mod.summary(plan), point.name), highlight=False, markup=False)
+            err.print(sweep_trial_line(sweep_json(plan), point.name), highlight=False, markup=False)
             return TrainProgress(err)
 
         if plan.workers > 1:
@@ -351,10 +352,11 @@ def _show_sweep(plan: Plan, reqs: list[Requirement], quiet: bool, json_out: bool
     """sweep.json's summary as a table or JSON, then the requirements on the best point (exit 3)."""
     from lstmcli.errors import RequirementError
     from lstmcli.experiments import requirements as gates
-    from lstmcli.experiments import sweep as sweep_mod
-    from lstmcli.render import output, stderr_console, sweep_table
+    from lstmcli.render import output, stderr_console
+    from lstmcli.render.json_out import sweep_json
+    from lstmcli.render.tables import sweep_table
 
-    result = sweep_mod.summary(plan)
+    result = sweep_json(plan)
     best = result["best"]
     output(json_out, lambda: result, lambda: [sweep_table(result)])
     if not json_out:
@@ -376,9 +378,9 @@ class _Watch:
 
     def update(self, plan: Any) -> None:
         if self.progress is not None:
-            from lstmcli.experiments import sweep as sweep_mod
+            from lstmcli.render.json_out import sweep_json
 
-            self.progress.update(sweep_mod.summary(plan))
+            self.progress.update(sweep_json(plan))
 
 
 @_command(
@@ -412,19 +414,20 @@ def export(
     """
     from lstmcli.errors import LstmcliError
     from lstmcli.experiments import export as export_mod
-    from lstmcli.render import export_table, output
+    from lstmcli.render import output
+    from lstmcli.render.json_out import export_json
+    from lstmcli.render.tables import export_table
 
     export_mod.check_format(fmt)  # before TensorFlow loads
     from lstmcli.cli.options import shows_progress
-    from lstmcli.render import working
+    from lstmcli.render.progress import working
 
     what = f"exporting {run_dir} as {fmt}" + (", then verifying it" if verify else "")
     with working(f"{what}…", shows_progress(quiet, json_out)):
         result = export_mod.export(run_dir, fmt, out, verify=verify, force=force)
-    output(json_out, lambda: result, lambda: [export_table(result)])
-    v = result["verify"]
-    if v is not None and not v["ok"]:
+    output(json_out, lambda: export_json(result), lambda: [export_table(result)])
+    v = result.verify
+    if v is not None and not v.ok:
         raise LstmcliError(
-            f"verify: {fmt} and the NumPy engine differ by {v['max_abs_diff']:.3e}, "
-            f"above {v['tolerance']:.0e}"
+            f"verify: {fmt} and the NumPy engine differ by {v.max_abs_diff:.3e}, above {v.tolerance:.0e}"
         )

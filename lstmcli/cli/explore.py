@@ -53,7 +53,8 @@ def explore(
     from lstmcli.analysis import explore as explore_mod
     from lstmcli.errors import UsageError
     from lstmcli.render import emit_json, stderr_console, stdout_console
-    from lstmcli.render.explore_page import explore_json, write_page
+    from lstmcli.render.explore_page import write_page
+    from lstmcli.render.json_out import explore_json
 
     if (text_file is None) == (input_text is None):
         raise UsageError("--text/--input: expected exactly one of --text FILE or --input TEXT")

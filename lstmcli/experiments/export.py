@@ -8,6 +8,7 @@ import contextlib
 import os
 import shutil
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,28 @@ from lstmcli.errors import UsageError
 FORMATS = {"saved_model": "tf_saved_model", "onnx": "onnx", "tflite": "litert"}
 TOLERANCE = 1e-5
 NEEDS_EXTRA = "pip install 'lstmcli[export]'"
+
+
+@dataclass
+class ExportCheck:
+    """`--verify`: the artifact in its own runtime against the NumPy engine, on the run's sequences."""
+
+    runtime: str
+    sequences: int
+    lengths: list[int]  # the sequence lengths run (and shorter prefixes, where any length goes)
+    max_abs_diff: float
+    tolerance: float
+    ok: bool
+
+
+@dataclass
+class ExportResult:
+    run_dir: Path
+    format: str
+    out: Path
+    bytes: int
+    variable_length: bool  # the artifact takes any sequence length
+    verify: ExportCheck | None
 
 
 def check_format(fmt: str) -> str:
@@ -43,7 +66,7 @@ def check_out(out: Path, force: bool) -> None:
         raise UsageError(f"{parent}: no such folder (for --out {out})")
 
 
-def export(run_dir: Path, fmt: str, out: Path, *, verify: bool, force: bool = False) -> dict[str, Any]:
+def export(run_dir: Path, fmt: str, out: Path, *, verify: bool, force: bool = False) -> ExportResult:
     """Write the run's model as `fmt` to `out` (atomically: built beside it, then renamed)."""
     from lstmcli.model import backend, engine, kerasfile
 
@@ -78,19 +101,16 @@ def export(run_dir: Path, fmt: str, out: Path, *, verify: bool, force: bool = Fa
         os.replace(tmp, out)
     finally:
         _remove(tmp)
-    result: dict[str, Any] = {
-        "run_dir": str(run_dir),
-        "format": fmt,
-        "out": str(out),
-        "bytes": _size(out),
-        "variable_length": None,
-        "verify": None,
-    }
+    size = _size(out)
     runtime = _runtime(fmt, out)
-    result["variable_length"] = runtime.variable_length
-    if verify:
-        result["verify"] = check(run.config, spec, runtime)
-    return result
+    return ExportResult(
+        run_dir=run_dir,
+        format=fmt,
+        out=out,
+        bytes=size,
+        variable_length=runtime.variable_length,
+        verify=check(run.config, spec, runtime) if verify else None,
+    )
 
 
 def _remove(p: Path) -> None:
@@ -106,7 +126,7 @@ def _size(p: Path) -> int:
     return sum(f.stat().st_size for f in p.rglob("*") if f.is_file())
 
 
-def check(cfg: Any, spec: Any, runtime: Any) -> dict[str, Any]:
+def check(cfg: Any, spec: Any, runtime: Any) -> ExportCheck:
     """Run the artifact on the run's own sequences; compare every probability with NumPy's."""
     from lstmcli import tasks
     from lstmcli.data import vocab_of
@@ -125,14 +145,14 @@ def check(cfg: Any, spec: Any, runtime: Any) -> dict[str, Any]:
         _, want = forward(spec.stack(), x)
         got = runtime(x)
         worst = max(worst, float(np.max(np.abs(np.asarray(got, np.float64) - want))))
-    return {
-        "runtime": runtime.name,
-        "sequences": len(seqs),
-        "lengths": sorted(groups),
-        "max_abs_diff": worst,
-        "tolerance": TOLERANCE,
-        "ok": worst <= TOLERANCE,
-    }
+    return ExportCheck(
+        runtime=runtime.name,
+        sequences=len(seqs),
+        lengths=sorted(groups),
+        max_abs_diff=worst,
+        tolerance=TOLERANCE,
+        ok=worst <= TOLERANCE,
+    )
 
 
 @contextlib.contextmanager

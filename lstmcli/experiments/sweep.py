@@ -76,8 +76,14 @@ class Plan:
     def uses_study(self) -> bool:
         return self.study is not None
 
+    def best(self) -> Point | None:
+        """The best finished point by the objective (None before any finished)."""
+        return best_point(self.points, self.objective)
+
     def to_json(self) -> dict[str, Any]:
-        best = best_point(self.points, self.objective)
+        """sweep.json, the sweep folder's own file (`sweep --json` prints it without `base`:
+        `render.json_out.sweep_json`)."""
+        best = self.best()
         return {
             "kind": self.kind,
             "dir": str(self.out),
@@ -468,10 +474,3 @@ def frozen(optuna: Any, point: Point, dists: dict[str, Any], objective: Objectiv
         state=state if value is not None or point.status != "finished" else optuna.trial.TrialState.FAIL,
         intermediate_values=inter,
     )
-
-
-def summary(p: Plan) -> dict[str, Any]:
-    """sweep.json without the base config (what --json prints)."""
-    out = p.to_json()
-    del out["base"]
-    return out

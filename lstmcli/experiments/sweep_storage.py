@@ -24,7 +24,7 @@ import threading
 import time
 import warnings
 from collections.abc import Iterator
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -464,7 +464,19 @@ def study_names(url: str) -> list[str]:
     return [s.study_name for s in optuna.get_all_study_summaries(connect(url))]
 
 
-def report(url: str, name: str | None) -> dict[str, Any]:
+@dataclass
+class StudyReport:
+    """`--report`: a study as lstmcli's meta data describes it, its points and the best one."""
+
+    url: str  # password removed
+    study: str
+    meta: dict[str, Any]  # `meta(plan)` of the sweep that made it
+    counts: dict[str, int]  # trials in each Optuna state
+    points: list[Point]
+    best: Point | None
+
+
+def report(url: str, name: str | None) -> StudyReport:
     """`sweep --storage URL --report`: the study's points and best one, from any host."""
     import optuna
 
@@ -488,19 +500,4 @@ def report(url: str, name: str | None) -> dict[str, Any]:
     best = sweep_mod.best_point(pts, objective)
     c = counts(study)
     close(storage)
-    return {
-        "kind": m["kind"],
-        "dir": redact(url),
-        "storage": redact(url),
-        "study": name,
-        "config": m["config"],
-        "objective": m["objective"],
-        "keys": m["keys"],
-        "space": m["space"],
-        "trials": m["trials"],
-        "seed": m["seed"],
-        "requires": m.get("requires", []),
-        "counts": c,
-        "points": [asdict(p) for p in pts],
-        "best": asdict(best) if best is not None else None,
-    }
+    return StudyReport(url=redact(url), study=name, meta=m, counts=c, points=pts, best=best)

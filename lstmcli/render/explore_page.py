@@ -56,25 +56,3 @@ def write_page(result: ExploreResult, out: Path) -> int:
     html = page(result)
     runs.write_text(out, html)
     return len(html.encode("utf-8"))
-
-
-def explore_json(result: ExploreResult, out: Path, size: int) -> dict[str, Any]:
-    """The `--json` document: what was written, and how far the page's values may be off."""
-    return {
-        "page": str(out),
-        "bytes": size,
-        "run": result.run,
-        "source": result.source,
-        "task": result.task,
-        "cell": result.cell,
-        "layer": result.layer,
-        "num_layers": result.num_layers,
-        "units": result.units,
-        "tokens": result.tokens,
-        "arrays": list(result.arrays),
-        "quantisation": {
-            "bits": 8,
-            "per": "unit",
-            "max_abs_error": result.max_error,
-        },
-    }

@@ -1,6 +1,6 @@
 """The shapes of the JSON documents `--json` prints: the public contract users script against.
 
-Each document is a TypedDict (the code that builds one may return it, for mypy to check), and
+Each document is a TypedDict (its builder in `render.json_out` returns it, so mypy checks it), and
 `tests/test_json_docs.py` validates each command's real output against it (pydantic's
 TypeAdapter; unknown keys are refused, and every command with `--json` must have a shape here).
 A key added to a document is added here first; no key is renamed or dropped (README: JSON keys
@@ -11,13 +11,12 @@ inspect (with --gates, --verify), predict (next-token and classifier), explore, 
 evaluate, sweep (and `sweep --report`), export, config show / validate / reference / init / schema.
 docs/cli.md describes what the keys mean; this file is the complete list of them.
 
-Where each document is built (the code that must keep to these shapes): `lstmcli.render`
-(inspect, predict, runs, the classifier's `predict` and `train`'s `classification`), `cli/commands.py`
-(train, config validate / reference / init), `render/explore_page.py` (explore),
-`analysis/units.py` (units), `analysis/evaluation.py` + `render.requirement_rows` (evaluate),
-`experiments/sweep.py` (sweep), `experiments/sweep_storage.py` (sweep --report),
-`experiments/export.py` (export), `runs.compare` (compare), `config/schema.py` `Config.to_dict`
-(config show) and `config/reference.py` (config reference rows, config schema).
+Where each document is built: `lstmcli/render/json_out.py`, one builder per document
+(`train_json`, `inspect_json`, `predict_json`, `label_json`, `explore_json`, `units_json`,
+`runs_json`, `compare_json`, `evaluate_json`, `sweep_json`, `sweep_report_json`, `export_json`,
+`config_show_json`, `validate_json`, `reference_json`, `init_json`, `schema_json`), each returning
+its shape from this file, so mypy checks what it builds. Core modules return results
+(dataclasses, dicts of numbers), never documents.
 """
 
 from __future__ import annotations
