@@ -3,11 +3,16 @@
     TF_CPP_MIN_LOG_LEVEL=3 python benchmarks/bench_kernel.py             # small, standard, large
     python benchmarks/bench_kernel.py --workloads standard --rounds 9     # one workload, more pairs
     python benchmarks/bench_kernel.py --variant fast:chains=1,jit=0       # an extra fast variant
+    python benchmarks/bench_kernel.py --variant stock:bf16=1              # the stock layer in bfloat16
 
 Every variant is the same training step on the same batches (one-hot input → LSTM → Dense softmax,
 cross-entropy over every step, Adam): `fast` is lstmcli.model.kernels.make_forward in a custom
 tf.function step, `stock` is keras.layers.LSTM in the same step, `torch` is nn.LSTM + Linear +
-CrossEntropyLoss + Adam with torch.set_num_threads(2). They run interleaved in this one process,
+CrossEntropyLoss + Adam with torch.set_num_threads(2). `bf16=1` (issue 20 item 4): `fast:bf16=1` and
+`stock:bf16=1` set lstmcli's `train.precision: bfloat16` on the model (`backend.set_precision`: the
+LSTM under Keras's mixed_bfloat16 policy), `torch:bf16=1` runs the forward pass and the loss under
+`torch.autocast("cpu", dtype=torch.bfloat16)` (PyTorch's mixed precision: float32 parameters,
+bfloat16 matmuls; gradients follow). They run interleaved in this one process,
 one block of steps each per round, the order rotating every round, with a pause between blocks so
 one framework's spinning threads do not eat into the next; a workload's figure is the median
 over the rounds, and a ratio is the median of the per-round ratios. The float32 matmul peak is
@@ -49,7 +54,10 @@ PAUSE_S = 0.2  # between blocks: let the previous framework's thread pool go to 
 BATCHES = 8  # distinct batches cycled through
 # `fast`: make_forward's defaults in a plain tf.function step, as lstmcli's training loop runs it;
 # `fast:jit=1`: the same with the whole step compiled by XLA.
-DEFAULT_FAST = ("fast", "fast:jit=1")
+DEFAULT_FAST = ("fast", "fast:jit=1", "fast:bf16=1")
+DEFAULT_TORCH = ("torch", "torch:bf16=1")
+# The references every variant is divided by, and their names in the JSON (`ratio_over_…`).
+REFERENCES = {"torch": "torch", "torch:bf16=1": "torch_bf16", "stock": "stock"}
 
 Step = Callable[[int], float]
 TORCH_THREADS = [2]  # --threads 1 makes it 1
@@ -58,7 +66,8 @@ TORCH_THREADS = [2]  # --threads 1 makes it 1
 @dataclass(frozen=True)
 class Variant:
     """A named train step: 'torch', 'stock' or 'fast[:OPTION=N,...]' with make_forward's options
-    (chains, unroll, xla) and jit (jit_compile the whole step)."""
+    (chains, unroll, xla), jit (jit_compile the whole step) and bf16 (bfloat16 compute; also for
+    'stock:bf16=1' and 'torch:bf16=1')."""
 
     spec: str
 
@@ -73,7 +82,7 @@ class Variant:
 
 
 def keras_steps(w: Workload, variants: list[Variant], data: np.ndarray) -> dict[str, Step]:
-    from lstmcli.model.backend import keras
+    from lstmcli.model.backend import keras, set_precision
 
     k = keras()
     import tensorflow as tf
@@ -95,10 +104,14 @@ def keras_steps(w: Workload, variants: list[Variant], data: np.ndarray) -> dict[
             ]
         )
         opts = v.options()
+        if opts.get("bf16"):
+            set_precision(model, "bfloat16")
         if v.kind == "stock":
             forward: Any = lambda ids, training, m=model: m(tf.one_hot(ids, w.vocab), training=training)  # noqa: E731
         else:
-            kernel_options: dict[str, Any] = {key: val for key, val in opts.items() if key != "jit"}
+            kernel_options: dict[str, Any] = {
+                key: val for key, val in opts.items() if key not in ("jit", "bf16")
+            }
             forward = make_forward(model, **kernel_options)
         steps[v.spec] = tf_step(model, forward, batches, bool(opts.get("jit", 0)))
     return steps
@@ -122,7 +135,9 @@ def tf_step(model: Any, forward: Any, batches: Any, jit: bool) -> Step:
     return lambda n: float(step(batches[n % BATCHES]))
 
 
-def torch_step(w: Workload, data: np.ndarray) -> Step:
+def torch_step(w: Workload, data: np.ndarray, bf16: bool = False) -> Step:
+    import contextlib
+
     import torch
     from torch import nn
 
@@ -136,9 +151,11 @@ def torch_step(w: Workload, data: np.ndarray) -> Step:
 
     def step(n: int) -> float:
         seq = batches[n % BATCHES]
-        x = nn.functional.one_hot(seq[:, :-1], w.vocab).float()
-        logits = out(lstm(x)[0])
-        loss = loss_fn(logits.reshape(-1, w.vocab), seq[:, 1:].reshape(-1))
+        mixed = torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
+        with mixed:
+            x = nn.functional.one_hot(seq[:, :-1], w.vocab).float()
+            logits = out(lstm(x)[0])
+            loss = loss_fn(logits.reshape(-1, w.vocab), seq[:, 1:].reshape(-1))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -150,8 +167,9 @@ def torch_step(w: Workload, data: np.ndarray) -> Step:
 def measure(w: Workload, variants: list[Variant], rounds: int, peak: MatmulPeak) -> dict[str, Any]:
     data = np.random.default_rng(0).integers(0, w.vocab, (BATCHES, w.batch, w.timesteps + 1)).astype(np.int32)
     steps = keras_steps(w, variants, data)
-    if any(v.kind == "torch" for v in variants):
-        steps["torch"] = torch_step(w, data)
+    for v in variants:
+        if v.kind == "torch":
+            steps[v.spec] = torch_step(w, data, bool(v.options().get("bf16", 0)))
     order = [v.spec for v in variants]
     warmup: dict[str, float] = {}
     for name in order:  # tracing, XLA compilation, thread pools
@@ -225,17 +243,17 @@ def summarise(
             "other_cores": noise[name],
             "warmup_seconds": warmup[name],
         }
-        for ref in ("torch", "stock"):
+        for ref, label in REFERENCES.items():
             if ref in samples and ref != name:
                 ratios = [a / b for a, b in zip(tps, samples[ref], strict=True)]
-                entry[f"ratio_over_{ref}"] = round(statistics.median(ratios), 3)
+                entry[f"ratio_over_{label}"] = round(statistics.median(ratios), 3)
                 quiet = [
                     a / b
                     for a, b, na, nb in zip(tps, samples[ref], noise[name], noise[ref], strict=True)
                     if max(na, nb) < QUIET_CORES
                 ]
-                entry[f"quiet_ratio_over_{ref}"] = round(statistics.median(quiet), 3) if quiet else None
-                entry[f"quiet_rounds_{ref}"] = len(quiet)
+                entry[f"quiet_ratio_over_{label}"] = round(statistics.median(quiet), 3) if quiet else None
+                entry[f"quiet_rounds_{label}"] = len(quiet)
         out["variants"][name] = entry
     out["load_average_per_round"] = loads
     return out
@@ -253,6 +271,7 @@ def render(results: list[dict[str, Any]], peak: MatmulPeak) -> str:
                     f"{e['percent_of_peak']:.1f}",
                     f"{e['ratio_over_torch']:.2f}x" if "ratio_over_torch" in e else "–",
                     quiet_cell(e, "torch"),
+                    f"{e['ratio_over_torch_bf16']:.2f}x" if "ratio_over_torch_bf16" in e else "–",
                     f"{e['ratio_over_stock']:.2f}x" if "ratio_over_stock" in e else "–",
                     f"{statistics.median(e['other_cores']):.2f}",
                     f"{min(res['load_average_per_round']):.2f}-{max(res['load_average_per_round']):.2f}",
@@ -270,6 +289,7 @@ def render(results: list[dict[str, Any]], peak: MatmulPeak) -> str:
         "% peak",
         "/ torch",
         "quiet / torch",
+        "/ torch bf16",
         "/ stock",
         "noise",
         "load avg",
@@ -277,7 +297,8 @@ def render(results: list[dict[str, Any]], peak: MatmulPeak) -> str:
     notes = (
         "  noise: cores kept busy by other processes during a block (median); quiet / torch: the median\n"
         f"  ratio over the rounds where both blocks had noise < {QUIET_CORES} cores (how many). Trust it\n"
-        "  over the plain ratio: PyTorch's 2 threads stall when another process holds a core."
+        "  over the plain ratio: PyTorch's 2 threads stall when another process holds a core.\n"
+        "  % peak is of the float32 matmul peak, also for the bf16 variants."
     )
     return table(title, headers, rows) + "\n" + notes
 
@@ -310,7 +331,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         set_threads(args.threads)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    specs = [*DEFAULT_FAST, "stock", *args.variant] + ([] if args.no_torch else ["torch"])
+    specs = [*DEFAULT_FAST, "stock", *args.variant] + ([] if args.no_torch else list(DEFAULT_TORCH))
     variants = [Variant(s) for s in dict.fromkeys(specs)]
     info = machine()
     peak = MatmulPeak()

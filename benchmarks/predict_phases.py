@@ -24,7 +24,6 @@ IMPORTS = (
     "typer._adapters",
     "yaml",
     "importlib.metadata",
-    "h5py",
     "lstmcli.cli",
     "lstmcli.config",
     "lstmcli.runs",
@@ -83,7 +82,11 @@ def main() -> None:
     per: dict[str, list[float]] = {}
     modules = set()
     for _ in range(args.repeats):
-        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+        # As the console script runs: `predict` tells OpenBLAS to start no threads before NumPy
+        # loads (`cli.options.blas_on_one_thread`), which this child's first row would miss.
+        env = {**os.environ, "OPENBLAS_NUM_THREADS": os.environ.get("OPENBLAS_NUM_THREADS", "1")}
+        cmd = [sys.executable, "-c", code]
+        done = subprocess.run(cmd, capture_output=True, text=True, check=True, env=env)
         doc = json.loads(done.stdout.strip().splitlines()[-1])
         modules.add(doc["modules"])
         for name, ms in doc["rows"]:

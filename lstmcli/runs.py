@@ -28,6 +28,9 @@ CONFIG = "config.yaml"
 HISTORY = "history.csv"
 METRICS = "metrics.json"
 RUN = "run.json"
+# The weights of model.keras as plain NumPy arrays, so `predict` need not import h5py; written
+# by the first reader, used only while it matches model.keras (`model.kerasfile.read_cache`).
+WEIGHTS_CACHE = "weights.npz"
 
 
 @contextmanager
@@ -136,7 +139,7 @@ BEST = "best.keras"
 # Files lstmcli writes into a run directory (and the temporary names they are written under):
 # `--force` replaces a folder holding only these, never anything else.
 RUN_FILES = frozenset(
-    {MODEL, CONFIG, HISTORY, METRICS, RUN, CHECKPOINT, BEST, "confusion.json", "tensorboard"}
+    {MODEL, CONFIG, HISTORY, METRICS, RUN, CHECKPOINT, BEST, WEIGHTS_CACHE, "confusion.json", "tensorboard"}
 )
 
 
@@ -506,6 +509,10 @@ class Run:
     @property
     def model_path(self) -> Path:
         return self.path / MODEL
+
+    @property
+    def weights_cache(self) -> Path:
+        return self.path / WEIGHTS_CACHE
 
     def metrics(self) -> dict[str, float]:
         p = self.path / METRICS

@@ -155,7 +155,7 @@ def evaluate(run_dir: Path, data: Path | None = None, sets: list[str] | None = N
         cfg = config_mod.validate(
             config_mod.apply_sets(cfg.to_dict(), list(sets)), str(run_dir / runs.CONFIG)
         )
-    spec = kerasfile.load_spec(run.model_path)
+    spec = kerasfile.load_spec(run.model_path, run.weights_cache)
     engine.check_spec(cfg, spec, run.model_path)
     t0 = time.perf_counter()
     if data is None:

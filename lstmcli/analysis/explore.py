@@ -275,7 +275,7 @@ def explore(
         raise UsageError(f"--max-tokens: expected a positive integer, got {max_tokens}")
     run = runs.open_run(run_dir)
     cfg = run.config
-    spec = load_spec(run.model_path)
+    spec = load_spec(run.model_path, run.weights_cache)
     check_spec(cfg, spec, run.model_path)
     n_layers = len(spec.layers)
     if not 0 <= layer < n_layers:

@@ -81,7 +81,7 @@ def make_engine(t: Target, engine: str = "auto") -> Engine:
         return KerasEngine.from_config(t.cfg)
     if engine == "keras":
         return KerasEngine.from_file(t.cfg, t.run.model_path)
-    return NumpyEngine.from_file(t.cfg, t.run.model_path)
+    return NumpyEngine.from_file(t.cfg, t.run.model_path, t.run.weights_cache)
 
 
 TOLERANCE = 1e-5

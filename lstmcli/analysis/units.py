@@ -325,7 +325,7 @@ def units(
         seqs, per_seq, labels = _labelled_sequences(cfg, text, max_tokens)
     else:
         seqs, per_seq = _text_sequence(cfg, text, feature, max_tokens)
-    eng = NumpyEngine.from_file(cfg, run.model_path)
+    eng = NumpyEngine.from_file(cfg, run.model_path, run.weights_cache)
     n_layers = eng.num_layers()
     if not 0 <= layer < n_layers:
         raise UsageError(f"--layer: expected 0..{n_layers - 1}, got {layer}")

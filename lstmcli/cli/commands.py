@@ -18,6 +18,7 @@ from lstmcli.cli.options import (
     Precision,
     Quiet,
     Sets,
+    blas_on_one_thread,
     handles_errors,
     releases_run_locks,
 )
@@ -324,6 +325,7 @@ def predict(
 ) -> None:
     """Next-token probabilities for each text, and optionally generate a continuation; for a
     classifier (task: classify), the probabilities of its labels."""
+    blas_on_one_thread()
     import functools
 
     from lstmcli import runs, tasks

@@ -28,6 +28,19 @@ def fail(message: str, code: int, *, limit: int | None = MAX_ERROR_LINES) -> typ
     return typer.Exit(code)
 
 
+def blas_on_one_thread() -> None:
+    """Before NumPy is imported: its OpenBLAS then starts no worker threads. By default it starts
+    one per core at import, and they spin waiting for work (~60 ms of CPU on 2 cores, taken from
+    the core the command runs on when the machine is busy) that `predict` never gives them: one
+    sequence at a time is a matrix-vector product, which BLAS runs on one thread anyway (as
+    `evaluate` does, `analysis.evaluation.one_blas_thread`). A value the user set is kept; once
+    NumPy is loaded (tests, a library caller) this does nothing."""
+    import sys
+
+    if "numpy" not in sys.modules:
+        os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+
 def handles_errors(fn: F) -> F:
     """The one error path: LstmcliError → `Error: …` on stderr and its exit code; no traceback."""
 

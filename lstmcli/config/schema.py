@@ -279,6 +279,13 @@ class TrainConfig(_Strict):
         "PyTorch nn.LSTM on the large one, after a compile of 4-30 s in the first epoch (and again "
         "for a shorter last batch): for long runs.",
     )
+    precision: Literal["float32", "bfloat16"] = Field(
+        "float32",
+        description="bfloat16: the recurrent layers compute under Keras's mixed_bfloat16 policy "
+        "(float32 weights, gradients and optimizer; bfloat16 matmuls); the output layer and the "
+        "loss stay float32 and model.keras stays a float32 model. Pays where the CPU has "
+        "bfloat16 matmuls (AVX512-BF16, AMX) or on a GPU/TPU.",
+    )
     devices: list[str] | None = Field(
         None,
         description="For mirrored: the devices to use, e.g. [GPU:0, GPU:1] (CPU:0, CPU:1 splits "

@@ -6,6 +6,7 @@ import os
 import re
 import sys
 import tempfile
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -159,6 +160,42 @@ def compile_model(model: Any, cfg: Config, steps_per_epoch: int = 1) -> None:
         loss=k.losses.SparseCategoricalCrossentropy(),
         metrics=[k.metrics.SparseCategoricalAccuracy(name="accuracy")],
     )
+
+
+def set_precision(model: Any, precision: str) -> None:
+    """`train.precision`: with bfloat16 every recurrent layer (and its cell) computes under Keras's
+    mixed_bfloat16 policy: float32 variables, bfloat16 compute. The output Dense keeps float32, so
+    the softmax and the loss are float32. Set on the model training runs, never saved in it
+    (`saver`): model.keras stays the stock float32 file the NumPy reader accepts, and a resumed
+    run sets it again from its config, exactly as the new run did."""
+    k = keras()
+    policy = "mixed_bfloat16" if precision == "bfloat16" else "float32"
+    for layer in model.layers:
+        if isinstance(layer, k.layers.RNN):
+            layer.dtype_policy = policy
+            layer.cell.dtype_policy = policy
+
+
+def saver(model: Any) -> Callable[[Any], None]:
+    """`model.save` writing a float32 model: layers under a mixed policy (`set_precision`) are
+    saved as float32 (their variables already are) and get their policy back afterwards."""
+
+    def save(path: Any) -> None:
+        k = keras()
+        mixed = [
+            (layer, layer.dtype_policy, layer.cell.dtype_policy)
+            for layer in model.layers
+            if isinstance(layer, k.layers.RNN) and layer.dtype_policy.name != "float32"
+        ]
+        for layer, _, _ in mixed:
+            layer.dtype_policy = layer.cell.dtype_policy = "float32"
+        try:
+            model.save(path)
+        finally:
+            for layer, policy, cell_policy in mixed:
+                layer.dtype_policy, layer.cell.dtype_policy = policy, cell_policy
+
+    return save
 
 
 def load_model_for_training(path: Any) -> Any:

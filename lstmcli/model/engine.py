@@ -145,10 +145,11 @@ class NumpyEngine:
         self.vocab = vocab_of(cfg)
 
     @classmethod
-    def from_file(cls, cfg: Config, path: Any) -> NumpyEngine:
+    def from_file(cls, cfg: Config, path: Any, cache: Any = None) -> NumpyEngine:
+        """`cache`: the run directory's weights cache (`kerasfile.load_spec`)."""
         from lstmcli.model import kerasfile
 
-        spec = kerasfile.load_spec(path)
+        spec = kerasfile.load_spec(path, cache)
         check_spec(cfg, spec, path)
         return cls(cfg, spec)
 

@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
+import tempfile
 import zipfile
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, NoReturn, TypeGuard
+from typing import TYPE_CHECKING, Any, NoReturn, TypeGuard
 
-import h5py
 import numpy as np
 
 from lstmcli.errors import RunDirError
 from lstmcli.model.cell import CELLS, F32, RecurrentWeights
+
+if TYPE_CHECKING:
+    import h5py
 
 Kind = str  # a registered cell's name (lstmcli.model.cell.CELLS)
 
@@ -80,11 +85,15 @@ class ModelSpec:
         return [*(layer.weights for layer in self.layers), self.dense]
 
 
-def load_spec(path: str | os.PathLike[str]) -> ModelSpec:
+def load_spec(path: str | os.PathLike[str], cache: str | os.PathLike[str] | None = None) -> ModelSpec:
     """Read a `.keras` file lstmcli wrote; raise `RunDirError` for anything else.
 
     Only zip members are parsed as JSON and HDF5: no Keras code runs, no pickled or serialized
     Python (Lambda layers, custom objects) is ever decoded, and the compile config is not read.
+
+    With `cache` (a run directory's weights.npz), the weights come from that file when it was
+    made from this very model file (its SHA-256) and its arrays are intact (theirs); otherwise
+    from the HDF5 member, after which the cache is (re)written. See `read_cache`.
     """
     label = os.fspath(path)
     if not os.path.exists(label):
@@ -96,6 +105,7 @@ def load_spec(path: str | os.PathLike[str]) -> ModelSpec:
     except OSError as e:
         _fail(label, f"cannot be read: {e.strerror or e}")
     with f:
+        digest = _file_digest(f, label) if cache is not None else ""
         try:
             zf = zipfile.ZipFile(f)
         except (zipfile.BadZipFile, OSError, EOFError, ValueError) as e:
@@ -106,8 +116,98 @@ def load_spec(path: str | os.PathLike[str]) -> ModelSpec:
             metadata = _read_json(zf, _METADATA, label)
             keras_version = _keras_version(metadata, label)
             plan = _parse_config(config, label)
+            cached = read_cache(cache, digest) if cache is not None else None
+            if cached is not None:
+                try:
+                    return _build_spec(plan, _cached_reader(cached), keras_version, label)
+                except _CacheMismatch:
+                    pass  # read the model file instead, and rewrite the cache
             h5_bytes = _read_member(zf, _WEIGHTS, _MAX_WEIGHTS_BYTES, label)
-    return _load_weights(plan, h5_bytes, keras_version, label)
+    read: list[F32] = []
+    spec = _load_weights(plan, h5_bytes, keras_version, label, read)
+    if cache is not None:
+        write_cache(cache, digest, read)
+    return spec
+
+
+def _file_digest(f: io.BufferedReader, label: str) -> str:
+    try:
+        digest = hashlib.file_digest(f, "sha256").hexdigest()
+        f.seek(0)
+    except OSError as e:
+        _fail(label, f"cannot be read: {e.strerror or e}")
+    return digest
+
+
+# --- the weights cache (a run directory's weights.npz) ----------------------------------------
+#
+# Reading model.weights.h5 needs h5py, whose import is a tenth of `predict`'s start-up. The
+# cache holds the arrays `_build_spec` read from it, in reading order, as a plain .npz (NumPy's
+# own format, loaded with allow_pickle=False) plus a JSON record: the SHA-256 of the model file
+# they came from and the SHA-256 of the arrays themselves. A cache is used only when both match:
+# a model file replaced by training, a copy or an edit (whatever its size or mtime) makes it
+# stale, and an edited or damaged cache fails its own digest; either way the weights are read
+# from the model file again and the cache rewritten. The cache is as trusted as the run
+# directory holding it: someone who can write both files can also replace model.keras.
+
+CACHE_FORMAT = 1
+
+
+def _arrays_digest(arrays: list[F32]) -> str:
+    h = hashlib.sha256()
+    for a in arrays:
+        h.update(f"{a.dtype.str}{a.shape};".encode())
+        h.update(np.ascontiguousarray(a).tobytes())
+    return h.hexdigest()
+
+
+def read_cache(cache: str | os.PathLike[str], source_digest: str) -> list[F32] | None:
+    """The cached weight arrays, or None when the cache is missing, stale or not intact."""
+    try:
+        with np.load(cache, allow_pickle=False) as npz:
+            record = json.loads(str(npz["record"][()]))
+            count = record["count"]
+            if record.get("format") != CACHE_FORMAT or record.get("source_sha256") != source_digest:
+                return None
+            arrays: list[F32] = [npz[f"w{n}"] for n in range(count)]
+    # A cache is only ever a shortcut: whatever is wrong with it (missing, truncated, not a
+    # .npz, a record of the wrong shape) means "read the model file", never an error.
+    except Exception:
+        return None
+    if any(a.dtype != np.float32 for a in arrays) or record.get("arrays_sha256") != _arrays_digest(arrays):
+        return None
+    return arrays
+
+
+def write_cache(cache: str | os.PathLike[str], source_digest: str, arrays: list[F32]) -> None:
+    """Write the cache under a temporary name and rename it into place; a run directory that
+    cannot be written (read-only, full) simply keeps no cache. Hand-written rather than
+    `runs.atomic_path`: model/ sits below runs, and a cache needs no fsync (a torn file fails
+    its own digest)."""
+    record = {
+        "format": CACHE_FORMAT,
+        "source_sha256": source_digest,
+        "arrays_sha256": _arrays_digest(arrays),
+        "count": len(arrays),
+    }
+    folder, name = os.path.split(os.fspath(cache))
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=folder or ".")
+    except OSError:
+        return
+    try:
+        with os.fdopen(fd, "wb") as out:
+            members: dict[str, Any] = {f"w{n}": a for n, a in enumerate(arrays)}
+            np.savez(out, record=np.array(json.dumps(record)), **members)
+        mask = os.umask(0)
+        os.umask(mask)
+        os.chmod(tmp, 0o666 & ~mask)  # mkstemp makes 0600; the run's other files are 0666 & ~umask
+        os.replace(tmp, os.fspath(cache))
+    except OSError:
+        pass
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
 
 
 def _fail(label: str, message: str) -> NoReturn:
@@ -390,10 +490,24 @@ def _check_dropout(cfg: dict[str, Any], name: str, label: str) -> None:
 # --- model.weights.h5 --------------------------------------------------------------------------
 
 
-def _load_weights(plan: _Plan, h5_bytes: bytes, keras_version: str, label: str) -> ModelSpec:
+# Reads one layer's weight arrays: (layer plan, its vars group path, the shapes it must have).
+_Reader = Callable[["_LayerPlan", str, list[tuple[int | None, ...]]], list[F32]]
+
+
+def _load_weights(plan: _Plan, h5_bytes: bytes, keras_version: str, label: str, read: list[F32]) -> ModelSpec:
+    """The spec from model.weights.h5; every array read is appended to `read` (the cache's)."""
+    import h5py  # here, not at the top: a run read through its weights cache never needs it
+
     try:
         with h5py.File(io.BytesIO(h5_bytes), "r") as h5:
-            return _build_spec(plan, h5, keras_version, label)
+            _check_layer_groups(h5, plan, label)
+
+            def reader(p: _LayerPlan, group_path: str, shapes: list[tuple[int | None, ...]]) -> list[F32]:
+                arrays = _read_vars(h5, group_path, shapes, p, label)
+                read.extend(arrays)
+                return arrays
+
+            return _build_spec(plan, reader, keras_version, label)
     except RunDirError:
         raise
     # HDF5 reports damage through many exception types: OSError ("file signature not found",
@@ -403,7 +517,9 @@ def _load_weights(plan: _Plan, h5_bytes: bytes, keras_version: str, label: str) 
         _fail(label, f"{_WEIGHTS} is not a readable HDF5 weights file: {e}")
 
 
-def _build_spec(plan: _Plan, h5: h5py.File, keras_version: str, label: str) -> ModelSpec:
+def _check_layer_groups(h5: h5py.File, plan: _Plan, label: str) -> None:
+    import h5py
+
     layers_group = h5.get("layers")
     if not isinstance(layers_group, h5py.Group):
         _fail(label, f"{_WEIGHTS} has no 'layers' group")
@@ -412,23 +528,51 @@ def _build_spec(plan: _Plan, h5: h5py.File, keras_version: str, label: str) -> M
     if extra:
         _fail(label, f"{_WEIGHTS} holds weights for layers the config does not list: {extra}")
 
+
+class _CacheMismatch(Exception):
+    """The cached arrays do not fit the model's layers (a cache this code did not write)."""
+
+
+def _cached_reader(cached: list[F32]) -> _Reader:
+    """Hands out the cached arrays in the order `_build_spec` asks for them, checked as the
+    HDF5 ones are."""
+    rest = iter(cached)
+
+    def reader(p: _LayerPlan, group_path: str, shapes: list[tuple[int | None, ...]]) -> list[F32]:
+        out = [next(rest, None) for _ in shapes]
+        arrays = [a for a in out if a is not None]
+        if len(arrays) != len(shapes) or not all(
+            _shape_fits(a.shape, shape) for a, shape in zip(arrays, shapes, strict=True)
+        ):
+            raise _CacheMismatch(p.name)
+        return arrays
+
+    return reader
+
+
+def _shape_fits(got: tuple[int, ...], want: tuple[int | None, ...]) -> bool:
+    # None stands for the vocabulary when the config did not record it (no InputLayer).
+    return len(got) == len(want) and all(w is None or g == w for g, w in zip(got, want, strict=True))
+
+
+def _build_spec(plan: _Plan, read: _Reader, keras_version: str, label: str) -> ModelSpec:
     input_dim = plan.input_dim
     prev_units = input_dim
     recurrent: list[RecurrentSpec] = []
     dense: DenseSpec | None = None
     for p in plan.layers:
         if p.class_name in ("Dropout", "Masking"):
-            _read_vars(h5, f"{p.h5_path}/vars", [], p, label)
+            read(p, f"{p.h5_path}/vars", [])
             continue
         if p.class_name == "Dense":
-            kernel, bias = _read_vars(h5, f"{p.h5_path}/vars", [(prev_units, p.units), (p.units,)], p, label)
+            kernel, bias = read(p, f"{p.h5_path}/vars", [(prev_units, p.units), (p.units,)])
             dense = DenseSpec(name=p.name, kernel=kernel, bias=bias, activation="softmax")
             continue
         kind = _KIND[p.class_name]
         cell = CELLS[kind]
         g, u = cell.blocks, p.units
-        kernel, rec, bias = _read_vars(
-            h5, f"{p.h5_path}/cell/vars", [(prev_units, g * u), (u, g * u), cell.bias_shape(u)], p, label
+        kernel, rec, bias = read(
+            p, f"{p.h5_path}/cell/vars", [(prev_units, g * u), (u, g * u), cell.bias_shape(u)]
         )
         if input_dim is None:
             # Without an InputLayer entry the first kernel is the only record of the vocabulary.
@@ -474,6 +618,8 @@ def _read_vars(
     label: str,
 ) -> list[F32]:
     """Read datasets "0", "1", … of a vars group, checking there are exactly `len(shapes)`."""
+    import h5py
+
     layer = f"layer {p.name!r} ({p.class_name})"
     group = h5.get(group_path)
     if not isinstance(group, h5py.Group):
@@ -497,10 +643,7 @@ def _read_vars(
         ds = group[str(i)]
         if not isinstance(ds, h5py.Dataset) or ds.dtype.kind != "f":
             _fail(label, f"{layer} weight {what!r} is not an array of floats")
-        # None stands for the vocabulary when the config did not record it (no InputLayer).
-        if len(ds.shape) != len(shape) or any(
-            want is not None and got != want for got, want in zip(ds.shape, shape, strict=True)
-        ):
+        if not _shape_fits(ds.shape, shape):
             _fail(
                 label,
                 f"{layer} weight {what!r} has shape {ds.shape}; the config "

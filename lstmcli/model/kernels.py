@@ -22,6 +22,11 @@ rows) is masked as Keras masks it: a masked step carries h and c through unchang
 the carried h), and a last layer without `return_sequences` returns the h after the last unmasked
 step. The backward pass is the same recurrence with the masked steps' factors set so that dz = 0
 there and dh, dc flow through to the step before (see `_masked`).
+
+Mixed precision (`train.precision: bfloat16`, `backend.set_precision`): a layer whose cell computes
+in bfloat16 runs every matmul of the kernel (the input projection, h @ R, dz @ Rᵀ and dR) on
+bfloat16 operands, its result cast back to float32 (`_mm`); the gate math, the states, the
+gradients returned for the variables and the optimizer stay float32.
 """
 
 from __future__ import annotations
@@ -58,7 +63,12 @@ def make_forward(model: Any, *, chains: int = 2, unroll: bool = True, xla: bool 
 
     vocab = int(model.inputs[0].shape[-1])
     layers = list(model.layers)
-    recurrences = (_recurrence(chains, unroll, xla), _recurrence(chains, unroll, xla, masked=True))
+    made: dict[tuple[bool, str], Any] = {}
+
+    def recurrences(masked: bool, dtype: str) -> Any:
+        if (masked, dtype) not in made:
+            made[masked, dtype] = _recurrence(chains, unroll, xla, masked=masked, dtype=dtype)
+        return made[masked, dtype]
 
     def forward(ids: Any, training: bool = False) -> Any:
         ids = tf.convert_to_tensor(ids)
@@ -93,12 +103,13 @@ def _masking(layer: Any, ids: Any, h: Any, vocab: int) -> tuple[Any, Any, Any]:
     return ids, layer(h), mask
 
 
-def _lstm(layer: Any, ids: Any, h: Any, mask: Any, recurrences: tuple[Any, Any]) -> tuple[Any, Any]:
+def _lstm(layer: Any, ids: Any, h: Any, mask: Any, recurrences: Callable[..., Any]) -> tuple[Any, Any]:
     """An LSTM layer through the hand-written kernel: (h, mask) after it."""
     import tensorflow as tf
 
-    recurrence, masked_recurrence = recurrences
     cell = layer.cell
+    dtype = str(cell.compute_dtype)
+    recurrence, masked_recurrence = recurrences(False, dtype), recurrences(True, dtype)
     kernel = tf.convert_to_tensor(cell.kernel)
     bias = tf.convert_to_tensor(cell.bias)
     # The bias joins the input projection, outside the recurrence: (x W + b) + h R
@@ -106,7 +117,7 @@ def _lstm(layer: Any, ids: Any, h: Any, mask: Any, recurrences: tuple[Any, Any])
     if h is None:
         xwb = gather_rows(kernel + bias, tf.transpose(ids))  # (T, B, 4U)
     else:
-        xwb = _project(tf.transpose(h, [1, 0, 2]), kernel) + bias
+        xwb = _project(tf.transpose(tf.cast(h, tf.float32), [1, 0, 2]), kernel, dtype) + bias
     recurrent = tf.convert_to_tensor(cell.recurrent_kernel)
     if mask is None:
         seq = recurrence(xwb, recurrent)
@@ -149,16 +160,26 @@ def _fast_lstm(layer: Any) -> bool:
         and cell.recurrent_dropout == 0
         and cell.activation is keras.activations.tanh
         and cell.recurrent_activation is keras.activations.sigmoid
-        and cell.compute_dtype == "float32"
+        and cell.compute_dtype in ("float32", "bfloat16")
+        and cell.variable_dtype == "float32"
     )
 
 
-def _project(x_tm: Any, kernel: Any) -> Any:
+def _mm(a: Any, b: Any, dtype: str, **kw: Any) -> Any:
+    """a @ b on `dtype` operands (bfloat16 under mixed precision), the result in float32."""
+    import tensorflow as tf
+
+    if dtype == "float32":
+        return tf.matmul(a, b, **kw)
+    return tf.cast(tf.matmul(tf.cast(a, dtype), tf.cast(b, dtype), **kw), tf.float32)
+
+
+def _project(x_tm: Any, kernel: Any, dtype: str = "float32") -> Any:
     """(T, B, D) @ (D, 4U) as one matmul over the whole sequence."""
     import tensorflow as tf
 
     s = tf.shape(x_tm)
-    flat = tf.matmul(tf.reshape(x_tm, [-1, s[2]]), kernel)
+    flat = _mm(tf.reshape(x_tm, [-1, s[2]]), kernel, dtype)
     return tf.reshape(flat, [s[0], s[1], tf.shape(kernel)[1]])
 
 
@@ -181,16 +202,20 @@ _SAVED = ("h", "local", "dc_dh", "f")
 _SAVED_MASKED = (*_SAVED, "keep")
 
 
-def _recurrence(chains: int, unroll: bool, xla: bool, masked: bool = False) -> Callable[..., Any]:
+def _recurrence(
+    chains: int, unroll: bool, xla: bool, masked: bool = False, dtype: str = "float32"
+) -> Callable[..., Any]:
     """The custom-gradient recurrence `seq(xwb, recurrent)` (with `masked`: `seq(xwb, recurrent,
     keep)`, keep (T, B, 1) 1.0 at masked steps); with `xla` its forward and its backward pass each
-    run as one XLA cluster even when the caller's step is not compiled."""
+    run as one XLA cluster even when the caller's step is not compiled. `dtype`: the matmuls'
+    operand type (`_mm`); R is cast once per pass, its gradient comes back in float32."""
     import tensorflow as tf
 
     names = _SAVED_MASKED if masked else _SAVED
 
     def forward_all(xwb: Any, recurrent: Any, *keep: Any) -> list[Any]:
         keeps = _split(keep[0], chains) if keep else [None] * chains
+        recurrent = tf.cast(recurrent, dtype)  # once, not at every step
         saved = [
             _forward(p, recurrent, unroll, in_step=xla, keep=m)
             for p, m in zip(_split(xwb, chains), keeps, strict=True)
@@ -198,7 +223,7 @@ def _recurrence(chains: int, unroll: bool, xla: bool, masked: bool = False) -> C
         return [_join([s[k] for s in saved]) for k in names]
 
     def backward_all(dh: Any, recurrent: Any, *saved: Any) -> tuple[Any, Any]:
-        recurrent_t = tf.transpose(recurrent)  # once, not at every step
+        recurrent_t = tf.transpose(tf.cast(recurrent, dtype))  # once, not at every step
         parts = [_split(x, chains) for x in (dh, *saved)]
         outs = [
             _backward(d, dict(zip(names, s, strict=True)), recurrent_t, unroll)
@@ -286,7 +311,7 @@ def _forward(xw: Any, recurrent: Any, unroll: bool, in_step: bool, keep: Any = N
     h: Any = None if keep is None else c
     kept: dict[str, list[Any]] = {}
     for t in range(steps):
-        z = xs[t] if h is None else xs[t] + tf.matmul(h, recurrent)
+        z = xs[t] if h is None else xs[t] + _mm(h, recurrent, recurrent.dtype.name)
         c_prev, h_prev = c, h
         i, f, g, o, c, tc = _cell(z, c_prev, units)
         h = o * tc
@@ -355,7 +380,7 @@ def _forward_loop(xw: Any, recurrent: Any, in_step: bool, keep: Any = None) -> d
     arrays = [tf.TensorArray(xw.dtype, size=steps) for _ in names]
 
     def body(t: Any, h_prev: Any, c_prev: Any, *arrays: Any) -> Any:
-        z = xw[t] + tf.matmul(h_prev, recurrent)
+        z = xw[t] + _mm(h_prev, recurrent, recurrent.dtype.name)
         i, f, g, o, c, tc = _cell(z, c_prev, units)
         h = o * tc
         if keep is not None:
@@ -381,6 +406,7 @@ def _backward(dh_out: Any, saved: dict[str, Any], recurrent_t: Any, unroll: bool
     import tensorflow as tf
 
     units = recurrent_t.shape[1]
+    dtype = recurrent_t.dtype.name
     h, local, dc_dh, f = (saved[k] for k in _SAVED)
     keep = saved.get("keep")  # masked steps pass dh on to the step before
     steps = dh_out.shape[0]
@@ -398,12 +424,12 @@ def _backward(dh_out: Any, saved: dict[str, Any], recurrent_t: Any, unroll: bool
             dzs[t] = tf.concat([dc, dc, dc, dh], axis=1) * locals_[t]
             if t > 0:
                 dc_next = dc * fs[t]
-                dh_next = tf.matmul(dzs[t], recurrent_t)
+                dh_next = _mm(dzs[t], recurrent_t, dtype)
                 if keeps is not None:
                     dh_next = dh_next + dh * keeps[t]
         dz = tf.stack(dzs)
     # dR = Σ_t h_{t-1}ᵀ dz_t as one matmul over the sequence (h_{-1} = 0 drops step 0).
-    drec = tf.matmul(tf.reshape(h[:-1], [-1, units]), tf.reshape(dz[1:], [-1, 4 * units]), transpose_a=True)
+    drec = _mm(tf.reshape(h[:-1], [-1, units]), tf.reshape(dz[1:], [-1, 4 * units]), dtype, transpose_a=True)
     return dz, drec
 
 
@@ -420,7 +446,7 @@ def _backward_loop(dh_out: Any, dc_dh: Any, local: Any, f: Any, recurrent_t: Any
         dh = dh_out[t] + dh_next
         dc = dh * dc_dh[t] + dc_next
         dz = tf.concat([dc, dc, dc, dh], axis=1) * local[t]
-        dh_prev = tf.matmul(dz, recurrent_t)
+        dh_prev = _mm(dz, recurrent_t, recurrent_t.dtype.name)
         if keep is not None:
             dh_prev = dh_prev + dh * keep[t]
         return t - 1, dh_prev, dc * f[t], dzs.write(t, dz)

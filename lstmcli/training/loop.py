@@ -159,7 +159,7 @@ class State:
 
 
 def _save_checkpoint(model: Any, run_dir: Path, state: State) -> None:
-    runs.RunDir(run_dir).checkpoint(model.save, state.history, state.to_dict())
+    runs.RunDir(run_dir).checkpoint(backend.saver(model), state.history, state.to_dict())
 
 
 def resume_config(run_dir: Path, sets: list[str]) -> Config:
@@ -545,6 +545,7 @@ class _Loop:
         try:
             with prep.scope():
                 model = backend.load_model_for_training(run_dir / runs.MODEL)
+                backend.set_precision(model, cfg.train.precision)
         except Exception as e:
             raise LstmcliError(f"{run_dir / runs.MODEL}: cannot resume from it: {e}") from None
         from lstmcli.model import schedules
@@ -673,7 +674,7 @@ class _Loop:
         if state.best_val_loss is None or row["val_loss"] < state.best_val_loss:
             state.best_val_loss, state.best_epoch, state.wait = row["val_loss"], state.epoch, 0
             if self.chief:  # the best model so far, kept for the end of training
-                runs.RunDir(self.run_dir).save_best(self.model.save)
+                runs.RunDir(self.run_dir).save_best(backend.saver(self.model))
             return False
         state.wait += 1
         return state.wait >= patience
@@ -763,7 +764,7 @@ def _finish(model: Any, run_dir: Path, state: State, prep: Prepared, kernel: str
     best = run_dir / runs.BEST
     if not keep_best:
         kept = run_dir / runs.MODEL  # the last epoch's checkpoint: this very model
-        files[runs.MODEL] = model.save
+        files[runs.MODEL] = backend.saver(model)
     elif best.exists():
         kept = best
         files[runs.MODEL] = lambda p: shutil.copyfile(best, p)
@@ -832,6 +833,7 @@ def _run_record(state: State, prep: Prepared, ran: dict[str, str]) -> dict[str, 
         "distribute": cfg.train.distribute,
         "kernel": kinds.pop() if len(kinds := set(ran.values())) == 1 else "mixed",
         "kernels": ran,
+        "precision": cfg.train.precision,
         "replicas": prep.strategy.num_replicas_in_sync if prep.strategy is not None else 1,
         "devices": list(prep.strategy.extended.worker_devices) if prep.strategy is not None else None,
         "cpu": _cpu_model(),
