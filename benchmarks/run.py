@@ -13,22 +13,23 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from benchsuite import latency, overhead, training
+from benchsuite import endtoend, latency, overhead, training
 from benchsuite.common import RESULTS, BenchError, log, machine, machine_lines
 from benchsuite.peak import MatmulPeak
-from benchsuite.workloads import FLOP_COUNT, Workload, workloads
+from benchsuite.workloads import FLOP_COUNT, Workload, long_workloads, workloads
 
-SECTIONS = ("training", "pytorch", "latency", "overhead")
-DEFAULT_REPEATS = {"training": 3, "latency": 5, "overhead": 3}
+SECTIONS = ("training", "pytorch", "latency", "overhead", "endtoend")
+DEFAULT_REPEATS = {"training": 3, "latency": 5, "overhead": 3, "endtoend": 1}
 USAGE = """\
-    python benchmarks/run.py                  # every section (6 to 10 minutes on 2 cores)
+    python benchmarks/run.py                  # every section (15 to 20 minutes on 2 cores)
     python benchmarks/run.py --quick          # a smoke run: a few seconds per item
     python benchmarks/run.py --only latency   # one section (repeatable)
     python benchmarks/run.py --repeats 5      # repeats of every section
 
 Sections: training (lstmcli train throughput), pytorch (the same workloads on torch nn.LSTM,
 interleaved with lstmcli, so it runs the training section too), latency (end-to-end commands),
-overhead (lstmcli train vs a minimal Keras script). Read medians and ratios: both sides of every
+overhead (lstmcli train vs a minimal Keras script), endtoend (a run of about a minute with no flag
+vs PyTorch, compile included: issue 20's goal). Read medians and ratios: both sides of every
 comparison run interleaved in this one run, on a machine that may be shared and noisy.
 """
 
@@ -121,6 +122,12 @@ def run_sections(args: argparse.Namespace, chosen: set[str], peak: MatmulPeak) -
             n = repeats(args, "overhead")
             sections["overhead"] = guarded(
                 "overhead", lambda: overhead.measure(w, n, tmp), overhead.overhead_table
+            )
+        if "endtoend" in chosen and training.torch_available():
+            n = repeats(args, "endtoend")
+            long = long_workloads(args.quick)
+            sections["endtoend"] = guarded(
+                "endtoend", lambda: endtoend.measure(long, n, tmp), endtoend.endtoend_table
             )
     return sections
 

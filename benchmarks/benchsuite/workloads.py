@@ -59,6 +59,18 @@ def workloads(quick: bool) -> list[Workload]:
     ]
 
 
+def long_workloads(quick: bool) -> list[Workload]:
+    """The end-to-end section's runs: each about a minute of lstmcli training on this 2-core machine
+    (small ~500k, standard ~300k, large ~35k tokens/s), so a compile is part of the bill."""
+    if quick:
+        return [Workload(w.name, w.units, w.timesteps, steps=2, epochs=2) for w in workloads(True)]
+    return [
+        Workload("small", units=32, timesteps=16, steps=64, epochs=450),
+        Workload("standard", units=128, timesteps=64, steps=32, epochs=140),
+        Workload("large", units=512, timesteps=128, steps=8, epochs=32),
+    ]
+
+
 def lstm_forward_flops(d: int, u: int) -> int:
     """FLOPs of one LSTM step for one sequence: 4 gates × (D+U) multiply-adds × 2, plus elementwise."""
     return 2 * (d + u) * 4 * u + 13 * u
