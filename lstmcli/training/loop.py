@@ -23,6 +23,7 @@ from lstmcli.config import Config, dump_yaml
 from lstmcli.data import Windows, load_windows
 from lstmcli.errors import Interrupted, LstmcliError, RunDirError, UsageError
 from lstmcli.model import backend
+from lstmcli.model.choose import Choice
 from lstmcli.training import distribute
 
 CHECKPOINT = runs.CHECKPOINT
@@ -139,6 +140,7 @@ class State:
     started: str = ""
     wall_seconds: float = 0.0
     partial: dict[str, float] | None = None  # the running sums of an interrupted epoch
+    choice: dict[str, Any] | None = None  # the path auto chose at the start (model.choose.Choice)
 
     def to_dict(self) -> dict[str, Any]:
         # The history lives in history.csv (written with each checkpoint), not here: rewriting
@@ -332,7 +334,7 @@ class _Steps:
     kernel than the stock layer while keeping the stock weights.
     """
 
-    def __init__(self, model: Any, cfg: Config, strategy: Any, kernel: str) -> None:
+    def __init__(self, model: Any, cfg: Config, strategy: Any, choice: Choice) -> None:
         import tensorflow as tf
 
         self.strategy = strategy
@@ -340,10 +342,10 @@ class _Steps:
         loss_fn = model.loss  # the compiled loss (SparseCategoricalCrossentropy)
         optimizer = model.optimizer
         replicas = strategy.num_replicas_in_sync if strategy is not None else 1
-        if kernel == "fast":
+        if choice.kernel == "fast":
             from lstmcli.model import kernels
 
-            forward = kernels.make_forward(model)
+            forward = kernels.make_forward(model, unroll=choice.unroll)
         else:
 
             def forward(ids: Any, training: bool) -> Any:
@@ -383,7 +385,7 @@ class _Steps:
                 return tf.function(
                     lambda batch, stop: fn(*batch, stop),
                     reduce_retracing=True,
-                    jit_compile=cfg.train.jit_compile,
+                    jit_compile=choice.jit_compile,
                 )
 
             def step(batch: Any, stop: Any) -> Any:
@@ -424,14 +426,26 @@ def _step_seeds(model: Any, optimizer: Any, seed: int) -> Any:
     return reseed
 
 
-def resolve_kernel(cfg: Config) -> str:
-    """`train.kernel: auto` is lstmcli's fast kernel on a CPU and the stock layer (cuDNN) on a GPU."""
-    kernel = cfg.train.kernel
-    if kernel != "auto":
-        return kernel
+def resolve_kernel(cfg: Config, planned_steps: int | None = None) -> str:
+    """The kernel `train.kernel` resolves to here (auto: see `resolve_choice`)."""
+    if planned_steps is None:
+        planned_steps = cfg.train.epochs * (cfg.train.steps_per_epoch or 1)
+    return resolve_choice(cfg, planned_steps).kernel
+
+
+def resolve_choice(cfg: Config, planned_steps: int, recorded: dict[str, Any] | None = None) -> Choice:
+    """The path this run takes (`lstmcli.model.choose`: kernel, XLA, the recurrence's layout) on
+    this machine's device kind. A resumed run whose kernel and jit_compile are still auto keeps
+    the choice `recorded` at its start: another path would round differently, and a resume must
+    go on exactly as the unbroken run."""
+    from lstmcli.model import choose
+
+    if recorded and cfg.train.kernel == "auto" and cfg.train.jit_compile == "auto":
+        return Choice(**recorded)
     import tensorflow as tf
 
-    return "stock" if tf.config.list_logical_devices("GPU") else "fast"
+    device = "gpu" if tf.config.list_logical_devices("GPU") else "cpu"
+    return choose.choose(cfg, device, planned_steps)
 
 
 def train(
@@ -457,7 +471,7 @@ def train(
                 pass
     loop.state.wall_seconds = round(loop.state.wall_seconds + time.perf_counter() - t0, 3)
     loop.raise_if_stopped()
-    return _finish(loop.model, run_dir, loop.state, prep, loop.kernel, loop.chief)
+    return _finish(loop.model, run_dir, loop.state, prep, loop.choice, loop.chief)
 
 
 def _same_start(loop: _Loop, strategy: Any) -> None:
@@ -508,7 +522,7 @@ class _Loop:
     pipe: Pipeline
     hear: list[Progress]
     chief: bool
-    kernel: str
+    choice: Choice
     sig: _Signals = field(default_factory=_Signals)
     nan_at: tuple[int, int] | None = None  # (epoch, step) where the loss went NaN
     interrupted: bool = False  # stopped by a signal before the configured epochs
@@ -557,10 +571,11 @@ class _Loop:
             model.optimizer.learning_rate.assign(cfg.train.learning_rate)  # --set on resume
         if not extending:  # (an early-stopped run goes on from its best model, an older one)
             _check_in_step(run_dir, state, model, pipe.steps)
-        kernel = resolve_kernel(cfg)
+        choice = resolve_choice(cfg, cfg.train.epochs * pipe.steps, state.choice)
+        state.choice = choice.to_dict()
         with prep.scope():
-            steps = _Steps(model, cfg, prep.strategy, kernel)
-        loop = cls(cfg, run_dir, state, model, steps, pipe, hear, chief, kernel)
+            steps = _Steps(model, cfg, prep.strategy, choice)
+        loop = cls(cfg, run_dir, state, model, steps, pipe, hear, chief, choice)
         loop.sums = _Sums(**state.partial) if state.partial else _Sums()
         loop.batches = steps.batches(pipe.train(state.epoch * pipe.steps + state.step))
         # The validation dataset repeats and one epoch takes exactly one pass of it: one iterator
@@ -749,7 +764,9 @@ def _flag(sig: _Signals) -> Any:
     return np.float32(0.0 if sig.received is None else 1.0)
 
 
-def _finish(model: Any, run_dir: Path, state: State, prep: Prepared, kernel: str, chief: bool) -> TrainResult:
+def _finish(
+    model: Any, run_dir: Path, state: State, prep: Prepared, choice: Choice, chief: bool
+) -> TrainResult:
     cfg = prep.cfg
     pick = state.history[-1] if state.history else {}
     keep_best = bool(cfg.train.early_stopping.patience) and state.best_epoch is not None
@@ -785,7 +802,7 @@ def _finish(model: Any, run_dir: Path, state: State, prep: Prepared, kernel: str
 
         metrics.update(evaluation.test_metrics(run_dir, cfg, prep.windows, model=kept))
     files[runs.METRICS] = _json(metrics)
-    files[runs.RUN] = _json(_run_record(state, prep, _kernels_ran(model, kernel)))
+    files[runs.RUN] = _json(_run_record(state, prep, _kernels_ran(model, choice.kernel), choice))
     files[runs.HISTORY] = lambda p: runs.write_history(p, state.history, run_dir)
     state.finished = True
     files[runs.CHECKPOINT] = _json(state.to_dict())
@@ -809,9 +826,10 @@ def _kernels_ran(model: Any, kernel: str) -> dict[str, str]:
     return {layer.name: "fast" if kernels._fast_lstm(layer) else "stock" for layer in recurrent}
 
 
-def _run_record(state: State, prep: Prepared, ran: dict[str, str]) -> dict[str, Any]:
+def _run_record(state: State, prep: Prepared, ran: dict[str, str], choice: Choice) -> dict[str, Any]:
     """run.json: what ran, where, with what, and how fast. `kernel` is the one every recurrent
-    layer ran ("mixed" when they differ, then `kernels` says which), `kernels` per layer."""
+    layer ran ("mixed" when they differ, then `kernels` says which), `kernels` per layer;
+    `jit_compile` and `unroll` the path taken, `choice` the whole decision with its reason."""
     import tensorflow as tf
 
     cfg = prep.cfg
@@ -833,6 +851,9 @@ def _run_record(state: State, prep: Prepared, ran: dict[str, str]) -> dict[str, 
         "distribute": cfg.train.distribute,
         "kernel": kinds.pop() if len(kinds := set(ran.values())) == 1 else "mixed",
         "kernels": ran,
+        "jit_compile": choice.jit_compile,
+        "unroll": choice.unroll,
+        "choice": choice.to_dict(),
         "replicas": prep.strategy.num_replicas_in_sync if prep.strategy is not None else 1,
         "devices": list(prep.strategy.extended.worker_devices) if prep.strategy is not None else None,
         "cpu": _cpu_model(),

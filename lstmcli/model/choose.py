@@ -1,0 +1,167 @@
+"""`train.kernel: auto` and `train.jit_compile: auto`: which training path a run takes, and why.
+
+One function, `choose(cfg, device, planned_steps)`, decides from the config, the device kind and
+the steps the run plans (epochs × steps per epoch): the kernel (lstmcli's fast LSTM kernel or
+the stock Keras layer), whether XLA compiles the step, and how the fast kernel's recurrence is
+laid out under XLA (fully unrolled, a tf.while_loop, or K steps per loop iteration). Explicit
+settings always win; `train.distribute` never gets XLA (it compiles one device's step).
+
+The rule is a cost model: the run's estimated seconds for each candidate path = compile time +
+planned steps × the step's seconds, the smallest wins. The step's seconds without XLA come from
+the step's FLOPs and a fixed per-step cost; each path's speed relative to that and its compile
+time come from the measurements in benchmarks/README.md ("Choosing the path", measured with
+`benchmarks/bench_auto.py` and `bench_kernel.py`), at the nearest measured shape. Plain Python:
+no TensorFlow here, so the choice is cheap to test and to explain.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from lstmcli.config import Config
+
+# ---- measured constants: see benchmarks/README.md, "Choosing the path (issue 20)" -----------
+# Fast kernel step without XLA ≈ STEP_OVERHEAD_S + FLOPs / FAST_FLOPS (fit through the quiet
+# 2026-11-27 suite: standard 239k tok/s, large 22.4k tok/s with 2.64 and 59.8 GFLOP a step).
+FAST_FLOPS = 164e9
+STEP_OVERHEAD_S = 0.0010
+# Per measured workload (train FLOPs per step, batch 64, vocabulary 64): each path's step time
+# as a multiple of the fast kernel's without XLA, from the ratios to PyTorch measured side by
+# side (issue 20's table, quiet machine; partial unrolling from bench_kernel's unroll=K rows).
+# "xla:K" is XLA with K steps per loop iteration (0: fully unrolled, 1: looped).
+REFERENCE: dict[str, dict[str, Any]] = {
+    # U=32 T=16: fast 0.56x PyTorch, stock 0.52x; fast + XLA 1.79x fast (loaded run, 2026-11-27)
+    "small": {"flops": 90.3e6, "stock": 0.56 / 0.52, "xla:0": 1 / 1.79, "xla:1": 1 / 1.5, "xla:8": 1 / 1.7},
+    # U=128 T=64: fast 0.81x, stock 0.70x, XLA unrolled 0.86x, XLA looped 0.66x
+    "standard": {
+        "flops": 2.64e9,
+        "stock": 0.81 / 0.70,
+        "xla:0": 0.81 / 0.86,
+        "xla:1": 0.81 / 0.66,
+        "xla:8": 0.81 / 0.80,
+    },
+    # U=512 T=128: fast 0.65x, stock 0.72x, XLA unrolled 0.95x, XLA looped 1.04x
+    "large": {
+        "flops": 59.8e9,
+        "stock": 0.65 / 0.72,
+        "xla:0": 0.65 / 0.95,
+        "xla:1": 0.65 / 1.04,
+        "xla:8": 0.65 / 1.0,
+    },
+}
+# XLA compile seconds of the whole step (forward + backward) per recurrent layer: unrolled grows
+# with T (small T=16 ~4 s, large T=128 29 s), a loop body with its K steps (looped ~2 s).
+COMPILE_FIXED_S = 1.5
+COMPILE_PER_UNROLLED_STEP_S = 0.22
+# The steps per loop iteration XLA gets when partially unrolled.
+PARTIAL_STEPS = 8
+# ----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Choice:
+    """The path a run takes: `kernel` fast | stock, `jit_compile`, `unroll` (the fast kernel's
+    recurrence: true = fully unrolled, false = a loop, K = K steps per loop iteration) and why."""
+
+    kernel: str
+    jit_compile: bool
+    unroll: bool | int
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def step_flops(cfg: Config) -> float:
+    """Training FLOPs of one step (forward + backward ≈ 3 × forward; see benchsuite.workloads)."""
+    vocab = len(cfg.vocab) if isinstance(cfg.vocab, list) else 64
+    units, t, b = cfg.model.units, cfg.sequence_length, cfg.train.batch_size
+    lstm_first = 2 * (vocab + units) * 4 * units + 13 * units
+    lstm_above = 2 * (2 * units) * 4 * units + 13 * units
+    forward = lstm_first + (cfg.model.num_layers - 1) * lstm_above + 2 * units * vocab + 5 * vocab
+    return 3.0 * forward * t * b
+
+
+def nearest(flops: float) -> str:
+    """The measured workload nearest in per-step FLOPs (on a log scale)."""
+    return min(REFERENCE, key=lambda name: abs(math.log(flops / REFERENCE[name]["flops"])))
+
+
+def compile_seconds(cfg: Config, per: int) -> float:
+    """XLA's compile time of the step: `per` steps in the compiled body (0: all T)."""
+    body = cfg.sequence_length if per == 0 else per
+    return cfg.model.num_layers * (COMPILE_FIXED_S + COMPILE_PER_UNROLLED_STEP_S * body)
+
+
+@dataclass(frozen=True)
+class _Path:
+    seconds: float  # estimated: compile + planned steps × step
+    kernel: str
+    jit: bool
+    unroll: bool | int
+    how: str
+
+
+def choose(cfg: Config, device: str, planned_steps: int) -> Choice:
+    """The path for this config on `device` ("cpu" | "gpu") for a run of `planned_steps` steps."""
+    train = cfg.train
+    explicit_jit = train.jit_compile if train.jit_compile != "auto" else None
+    if train.distribute != "none":
+        explicit_jit = False  # the validator refuses true; auto is false
+    if device == "gpu":
+        kernel = train.kernel if train.kernel != "auto" else "stock"
+        why = "a GPU: the stock layer runs cuDNN" if train.kernel == "auto" else f"train.kernel: {kernel}"
+        jit = bool(explicit_jit)
+        return Choice(
+            kernel,
+            jit,
+            True,
+            f"{why}; {'XLA (train.jit_compile)' if jit else 'no XLA (not measured on GPUs)'}",
+        )
+    flops = step_flops(cfg)
+    paths = _paths(cfg, flops, planned_steps, explicit_jit)
+    best = min(paths, key=lambda p: p.seconds)
+    others = "; ".join(f"{p.kernel} {p.how} {p.seconds:.3g} s" for p in paths if p is not best)
+    reason = (
+        f"{best.kernel} {best.how}: est. {best.seconds:.3g} s for {planned_steps} steps of "
+        f"{flops / 1e9:.3g} GFLOP (nearest measured: {nearest(flops)})" + (f"; vs {others}" if others else "")
+    )
+    if train.distribute != "none" and train.jit_compile == "auto":
+        reason += f"; no XLA with train.distribute: {train.distribute}"
+    return Choice(best.kernel, best.jit, best.unroll, reason)
+
+
+def _paths(cfg: Config, flops: float, planned: int, jit: bool | None) -> list[_Path]:
+    """Every path the settings allow (an explicit kernel or jit_compile narrows them), with its
+    estimated seconds for the run."""
+    ref = REFERENCE[nearest(flops)]
+    step = STEP_OVERHEAD_S + flops / FAST_FLOPS
+    kernel = cfg.train.kernel
+    if kernel == "auto":
+        kernel = "fast" if cfg.model.cell == "lstm" else "stock"  # fast runs other cells as stock
+    paths: list[_Path] = []
+    for k in ["fast", "stock"] if kernel == "fast" and cfg.train.kernel == "auto" else [kernel]:
+        if jit is not True:
+            paths.append(
+                _Path(planned * step * (ref["stock"] if k == "stock" else 1.0), k, False, True, "without XLA")
+            )
+    if jit is False or (jit is None and kernel != "fast"):
+        return paths  # XLA with the stock layer was not measured: only when asked for
+    if kernel == "stock":
+        return [
+            _Path(compile_seconds(cfg, 0) + planned * step * ref["stock"], "stock", True, True, "with XLA")
+        ]
+    for per, unroll, label in (
+        (0, True, "unrolled"),
+        (1, False, "looped"),
+        (PARTIAL_STEPS, PARTIAL_STEPS, f"{PARTIAL_STEPS} steps a loop iteration"),
+    ):
+        if per == PARTIAL_STEPS and cfg.sequence_length <= 2 * PARTIAL_STEPS:
+            continue  # a loop of one or two iterations: no better than unrolled
+        compile_s = compile_seconds(cfg, per)
+        seconds = compile_s + planned * step * ref[f"xla:{per}"]
+        paths.append(_Path(seconds, "fast", True, unroll, f"with XLA {label} (compile ~{compile_s:.0f} s)"))
+    return paths
