@@ -284,6 +284,15 @@ class TrainConfig(_Strict):
         "workload, 1.06x on the standard one. run.json records the choice and its reason; a "
         "resumed run keeps the choice it started with.",
     )
+    steps_per_call: Literal["auto"] | Annotated[int, Field(ge=1, le=10_000)] = Field(
+        "auto",
+        description="Training steps run by one call into the compiled step (Keras's "
+        "steps_per_execution): the host reads the metrics back once a call, not once a step. "
+        "Results are the same bit for bit (a NaN loss is still reported at its step; a signal "
+        "stops after the call's last step, a checkpoint records the exact step). auto: 1 with "
+        "train.distribute, else enough steps for a call of about 50 ms by the step's estimated "
+        "time (many for tiny steps, 1 for large ones), never past the end of an epoch.",
+    )
     devices: list[str] | None = Field(
         None,
         description="For mirrored: the devices to use, e.g. [GPU:0, GPU:1] (CPU:0, CPU:1 splits "

@@ -58,6 +58,11 @@ COMPILE_FIXED_S = 1.5
 COMPILE_PER_UNROLLED_STEP_S = 0.22
 # The steps per loop iteration XLA gets when partially unrolled.
 PARTIAL_STEPS = 8
+# train.steps_per_call: auto: steps enough for a call of about CALL_SECONDS (the host's cost per
+# call, a Python dispatch and a read-back, is then a small share), at most MAX_STEPS_PER_CALL so
+# that a signal is heard within well under a second.
+CALL_SECONDS = 0.05
+MAX_STEPS_PER_CALL = 64
 # ----------------------------------------------------------------------------------------------
 
 
@@ -70,6 +75,7 @@ class Choice:
     jit_compile: bool
     unroll: bool | int
     reason: str
+    steps_per_call: int = 1  # training steps one call into the compiled step runs
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -98,11 +104,15 @@ def compile_seconds(cfg: Config, per: int) -> float:
 
 @dataclass(frozen=True)
 class _Path:
-    seconds: float  # estimated: compile + planned steps × step
+    step: float  # estimated seconds of one step
+    compile: float  # estimated seconds of XLA's compile
     kernel: str
     jit: bool
     unroll: bool | int
     how: str
+
+    def seconds(self, planned: int) -> float:
+        return self.compile + planned * self.step
 
 
 def choose(cfg: Config, device: str, planned_steps: int) -> Choice:
@@ -111,57 +121,58 @@ def choose(cfg: Config, device: str, planned_steps: int) -> Choice:
     explicit_jit = train.jit_compile if train.jit_compile != "auto" else None
     if train.distribute != "none":
         explicit_jit = False  # the validator refuses true; auto is false
+    flops = step_flops(cfg)
     if device == "gpu":
         kernel = train.kernel if train.kernel != "auto" else "stock"
         why = "a GPU: the stock layer runs cuDNN" if train.kernel == "auto" else f"train.kernel: {kernel}"
         jit = bool(explicit_jit)
-        return Choice(
-            kernel,
-            jit,
-            True,
-            f"{why}; {'XLA (train.jit_compile)' if jit else 'no XLA (not measured on GPUs)'}",
-        )
-    flops = step_flops(cfg)
-    paths = _paths(cfg, flops, planned_steps, explicit_jit)
-    best = min(paths, key=lambda p: p.seconds)
-    others = "; ".join(f"{p.kernel} {p.how} {p.seconds:.3g} s" for p in paths if p is not best)
+        how = "XLA (train.jit_compile)" if jit else "no XLA (not measured on GPUs)"
+        per_call = steps_per_call(cfg, STEP_OVERHEAD_S + flops / FAST_FLOPS)
+        return Choice(kernel, jit, True, f"{why}; {how}", per_call)
+    paths = _paths(cfg, flops, explicit_jit)
+    best = min(paths, key=lambda p: p.seconds(planned_steps))
+    others = "; ".join(f"{p.kernel} {p.how} {p.seconds(planned_steps):.3g} s" for p in paths if p is not best)
     reason = (
-        f"{best.kernel} {best.how}: est. {best.seconds:.3g} s for {planned_steps} steps of "
+        f"{best.kernel} {best.how}: est. {best.seconds(planned_steps):.3g} s for {planned_steps} steps of "
         f"{flops / 1e9:.3g} GFLOP (nearest measured: {nearest(flops)})" + (f"; vs {others}" if others else "")
     )
     if train.distribute != "none" and train.jit_compile == "auto":
         reason += f"; no XLA with train.distribute: {train.distribute}"
-    return Choice(best.kernel, best.jit, best.unroll, reason)
+    return Choice(best.kernel, best.jit, best.unroll, reason, steps_per_call(cfg, best.step))
 
 
-def _paths(cfg: Config, flops: float, planned: int, jit: bool | None) -> list[_Path]:
-    """Every path the settings allow (an explicit kernel or jit_compile narrows them), with its
-    estimated seconds for the run."""
+def steps_per_call(cfg: Config, step_seconds: float) -> int:
+    """`train.steps_per_call`: as set, or auto: 1 under train.distribute (every step's stop
+    request is all-reduced across workers), else about CALL_SECONDS of steps."""
+    if cfg.train.steps_per_call != "auto":
+        return cfg.train.steps_per_call
+    if cfg.train.distribute != "none":
+        return 1
+    return max(1, min(MAX_STEPS_PER_CALL, int(CALL_SECONDS / max(step_seconds, 1e-6))))
+
+
+def _paths(cfg: Config, flops: float, jit: bool | None) -> list[_Path]:
+    """Every path the settings allow (an explicit kernel or jit_compile narrows them)."""
     ref = REFERENCE[nearest(flops)]
     step = STEP_OVERHEAD_S + flops / FAST_FLOPS
-    kernel = cfg.train.kernel
-    if kernel == "auto":
-        kernel = "fast" if cfg.model.cell == "lstm" else "stock"  # fast runs other cells as stock
+    asked = cfg.train.kernel
+    kernel = asked if asked != "auto" else ("fast" if cfg.model.cell == "lstm" else "stock")
+    kernels = ["fast", "stock"] if kernel == "fast" and asked == "auto" else [kernel]
     paths: list[_Path] = []
-    for k in ["fast", "stock"] if kernel == "fast" and cfg.train.kernel == "auto" else [kernel]:
-        if jit is not True:
+    if jit is not True:
+        for k in kernels:
             paths.append(
-                _Path(planned * step * (ref["stock"] if k == "stock" else 1.0), k, False, True, "without XLA")
+                _Path(step * (ref["stock"] if k == "stock" else 1.0), 0.0, k, False, True, "without XLA")
             )
     if jit is False or (jit is None and kernel != "fast"):
         return paths  # XLA with the stock layer was not measured: only when asked for
     if kernel == "stock":
-        return [
-            _Path(compile_seconds(cfg, 0) + planned * step * ref["stock"], "stock", True, True, "with XLA")
-        ]
-    for per, unroll, label in (
-        (0, True, "unrolled"),
-        (1, False, "looped"),
-        (PARTIAL_STEPS, PARTIAL_STEPS, f"{PARTIAL_STEPS} steps a loop iteration"),
-    ):
-        if per == PARTIAL_STEPS and cfg.sequence_length <= 2 * PARTIAL_STEPS:
-            continue  # a loop of one or two iterations: no better than unrolled
+        return [_Path(step * ref["stock"], compile_seconds(cfg, 0), "stock", True, True, "with XLA")]
+    layouts: list[tuple[int, bool | int, str]] = [(0, True, "unrolled"), (1, False, "looped")]
+    if cfg.sequence_length > 2 * PARTIAL_STEPS:  # else a loop of one or two iterations: no gain
+        layouts.append((PARTIAL_STEPS, PARTIAL_STEPS, f"{PARTIAL_STEPS} steps a loop iteration"))
+    for per, unroll, label in layouts:
         compile_s = compile_seconds(cfg, per)
-        seconds = compile_s + planned * step * ref[f"xla:{per}"]
-        paths.append(_Path(seconds, "fast", True, unroll, f"with XLA {label} (compile ~{compile_s:.0f} s)"))
+        how = f"with XLA {label} (compile ~{compile_s:.0f} s)"
+        paths.append(_Path(step * ref[f"xla:{per}"], compile_s, "fast", True, unroll, how))
     return paths

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import os
 import platform
@@ -277,6 +278,7 @@ RESUMABLE_KEYS = (
     "train.learning_rate",
     "train.kernel",
     "train.jit_compile",
+    "train.steps_per_call",
     "train.validation_steps",
     "train.tensorboard",
 )
@@ -396,9 +398,33 @@ class _Steps:
 
         self.train = on_strategy(train_replica)
         self.eval = on_strategy(eval_replica)
+        self.many = _many(self.train) if strategy is None else None
+
+    def run_train(self, batches: Any, n: int, stop: Any) -> Any:
+        """The next `n` training steps: their metric vectors, (n, 5), read back in one go."""
+        if n == 1 or self.many is None:
+            return self.train(next(batches), stop).numpy()[None]
+        return self.many(batches, np.int32(n), stop).numpy()
 
     def batches(self, ds: Any) -> Any:
         return iter(ds if self.strategy is None else self.strategy.experimental_distribute_dataset(ds))
+
+
+def _many(step: Any) -> Any:
+    """`many(iterator, n, stop)`: `step` on the iterator's next `n` batches in one compiled call
+    (Keras's steps_per_execution), each step's metric vector kept, (n, 5): the host pays its
+    per-call cost (dispatch, read-back) once for n steps, and still sees every step's loss. The
+    step itself is the same function (its own XLA cluster under jit_compile), so the results
+    are those of n single calls, bit for bit."""
+    import tensorflow as tf
+
+    def many(iterator: Any, n: Any, stop: Any) -> Any:
+        rows = tf.TensorArray(tf.float32, size=n)
+        for i in tf.range(n):
+            rows = rows.write(i, step(next(iterator), stop))
+        return rows.stack()
+
+    return tf.function(many)
 
 
 def _step_seeds(model: Any, optimizer: Any, seed: int) -> Any:
@@ -441,7 +467,10 @@ def resolve_choice(cfg: Config, planned_steps: int, recorded: dict[str, Any] | N
     from lstmcli.model import choose
 
     if recorded and cfg.train.kernel == "auto" and cfg.train.jit_compile == "auto":
-        return Choice(**recorded)
+        kept = Choice(**recorded)
+        if cfg.train.steps_per_call != "auto":  # any number of steps a call gives the same results
+            kept = dataclasses.replace(kept, steps_per_call=cfg.train.steps_per_call)
+        return kept
     import tensorflow as tf
 
     device = "gpu" if tf.config.list_logical_devices("GPU") else "cpu"
@@ -630,21 +659,24 @@ class _Loop:
         return True
 
     def _train_batches(self, epoch: int, t_epoch: float) -> None:
-        """The epoch's remaining training steps; stops early on NaN or a stop request."""
+        """The epoch's remaining training steps, `steps_per_call` a call (never past the epoch's
+        end); stops early on NaN (at the step it appeared) or a stop request."""
         state, pipe = self.state, self.pipe
         while state.step < pipe.steps:
-            values = self.steps.train(next(self.batches), _flag(self.sig)).numpy()
-            if not math.isfinite(float(values[0])):
-                self.nan_at = (epoch + 1, state.step + 1)
-                return
-            self.sums.add(values)
-            state.step += 1
-            if self.hear:
-                dt = self.sums.seconds + time.perf_counter() - t_epoch
-                rate = pipe.tokens_per_epoch * state.step / pipe.steps / dt if dt > 0 else 0.0
-                for lst in self.hear:
-                    lst.step(state.step, rate, self.sums.metrics())
-            self.stop_seen = _stop(values, self.sig, self.cfg)
+            n = min(self.choice.steps_per_call, pipe.steps - state.step)
+            rows = self.steps.run_train(self.batches, n, _flag(self.sig))
+            dt = self.sums.seconds + time.perf_counter() - t_epoch
+            for values in rows:  # listeners hear every step, as they would one call a step
+                if not math.isfinite(float(values[0])):
+                    self.nan_at = (epoch + 1, state.step + 1)
+                    return
+                self.sums.add(values)
+                state.step += 1
+                if self.hear:
+                    rate = pipe.tokens_per_epoch * state.step / pipe.steps / dt if dt > 0 else 0.0
+                    for lst in self.hear:
+                        lst.step(state.step, rate, self.sums.metrics())
+            self.stop_seen = _stop(rows[-1], self.sig, self.cfg)
             if self.stop_seen and state.step < pipe.steps:
                 self.interrupted = True
                 return
