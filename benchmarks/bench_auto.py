@@ -153,6 +153,25 @@ def render(results: list[dict[str, Any]]) -> str:
     return table("lstmcli train: auto against the alternatives (medians over repeats)", headers, rows)
 
 
+def rule_table(names: list[str]) -> str:
+    """What lstmcli.model.choose picks on a CPU for each workload over runs of growing length."""
+    from lstmcli import config as config_mod
+    from lstmcli.model import choose
+
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="bench-auto-") as tmp:
+        for name, path in configs(names, Path(tmp), None, None).items():
+            cfg = config_mod.load(path, [])
+            suite = cfg.train.epochs * (SHAPES[name].steps if name in SHAPES else 1)
+            for planned in sorted({suite, 100, 1_000, 10_000, 100_000}):
+                c = choose.choose(cfg, "cpu", planned)
+                rows.append(
+                    [name, planned, c.kernel, c.jit_compile, c.unroll, c.steps_per_call, c.reason[:90]]
+                )
+    headers = ["workload", "planned steps", "kernel", "xla", "unroll", "steps/call", "reason (start)"]
+    return table("train.kernel / jit_compile / steps_per_call: auto on a CPU", headers, rows)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--workloads", default="hello,small,standard,large")
@@ -161,7 +180,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--epochs", type=int, help="epochs of the suite shapes (default: the suite's)")
     ap.add_argument("--steps", type=int, help="steps an epoch of the suite shapes (default: the suite's)")
     ap.add_argument("--output", type=Path, default=RESULTS / "auto.json")
+    ap.add_argument(
+        "--rule", action="store_true", help="print what auto picks per workload and run length, run nothing"
+    )
     args = ap.parse_args(argv)
+    if args.rule:
+        print(rule_table(args.workloads.split(",")))
+        return 0
     variants = [v for v in VARIANTS if v in args.variants.split(",")]
     info = machine()
     results = []
