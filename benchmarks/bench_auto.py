@@ -31,10 +31,13 @@ import json
 import os
 import sys
 import tempfile
+import time
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # lstmcli from this checkout
 
@@ -153,6 +156,54 @@ def render(results: list[dict[str, Any]]) -> str:
     return table("lstmcli train: auto against the alternatives (medians over repeats)", headers, rows)
 
 
+def calls(names: list[str], per_call: list[int], rounds: int, block_steps: int) -> list[dict[str, Any]]:
+    """Item 2 in one process: the training step of each workload run `per_call` steps a call
+    (`_Steps.run_train`, as the loop runs it), blocks of `block_steps` steps interleaved, the
+    order rotating each round; steady-state steps/s, ratios to one step a call in the same round."""
+    from lstmcli import config as config_mod
+    from lstmcli.model import backend, choose
+    from lstmcli.training import loop
+
+    out = []
+    with tempfile.TemporaryDirectory(prefix="bench-auto-") as tmp:
+        for name, path in configs(names, Path(tmp), None, None).items():
+            prep = loop.prepare(config_mod.load(path, []))
+            cfg = prep.cfg
+            backend.set_seed(cfg.seed)
+            model = backend.build_model(cfg)
+            backend.compile_model(model, cfg, 1)
+            picked = choose.choose(cfg, "cpu", cfg.train.epochs * loop.steps_per_epoch(cfg, prep.windows))
+            steps = loop._Steps(model, cfg, None, picked)
+            batches = steps.batches(loop._pipeline(cfg, prep.windows).train())
+            flag = np.float32(0.0)
+            for n in per_call:  # tracing
+                steps.run_train(batches, n, flag)
+            rates: dict[int, list[float]] = {n: [] for n in per_call}
+            for r in range(rounds):
+                for n in per_call[r % len(per_call) :] + per_call[: r % len(per_call)]:
+                    t0 = time.perf_counter()
+                    for _ in range(block_steps // n):
+                        steps.run_train(batches, n, flag)
+                    rates[n].append((block_steps // n) * n / (time.perf_counter() - t0))
+            ratios = {n: median([a / b for a, b in zip(rates[n], rates[1], strict=True)]) for n in per_call}
+            load = round(os.getloadavg()[0], 2)
+            log(
+                f"[{name}] steps/s "
+                + ", ".join(f"{n}/call {median(rates[n]):.0f}" for n in per_call)
+                + f" (load {load})"
+            )
+            out.append(
+                {
+                    "workload": name,
+                    "path": picked.to_dict(),
+                    "steps_per_second": rates,
+                    "over_one": ratios,
+                    "load": load,
+                }
+            )
+    return out
+
+
 def rule_table(names: list[str]) -> str:
     """What lstmcli.model.choose picks on a CPU for each workload over runs of growing length."""
     from lstmcli import config as config_mod
@@ -181,11 +232,49 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--steps", type=int, help="steps an epoch of the suite shapes (default: the suite's)")
     ap.add_argument("--output", type=Path, default=RESULTS / "auto.json")
     ap.add_argument(
+        "--calls", metavar="N,N,...", help="item 2 in-process: steps/s at these steps a call, e.g. 1,4,16"
+    )
+    ap.add_argument("--rounds", type=int, default=5, help="--calls: interleaved rounds")
+    ap.add_argument("--block", type=int, default=64, help="--calls: steps a block")
+    ap.add_argument(
         "--rule", action="store_true", help="print what auto picks per workload and run length, run nothing"
     )
     args = ap.parse_args(argv)
     if args.rule:
         print(rule_table(args.workloads.split(",")))
+        return 0
+    if args.calls:
+        per_call = [int(n) for n in args.calls.split(",")]
+        found = calls(args.workloads.split(","), per_call, args.rounds, args.block)
+        rows = [
+            [
+                r["workload"],
+                n,
+                f"{median(r['steps_per_second'][n]):.1f}",
+                f"{r['over_one'][n]:.3f}",
+                r["load"],
+            ]
+            for r in found
+            for n in per_call
+        ]
+        print(
+            table(
+                "steps a call (item 2): steps/s, median of rounds; ratio to 1 a call, same round",
+                ["workload", "steps/call", "steps/s", "/ 1 a call", "load"],
+                rows,
+            )
+        )
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        doc = {
+            "benchmark": "steps per call",
+            "command": " ".join(
+                ["python", "benchmarks/bench_auto.py", *(argv if argv is not None else sys.argv[1:])]
+            ),
+            "machine": machine(),
+            "workloads": found,
+        }
+        args.output.write_text(json.dumps(doc, indent=2, default=str) + "\n", encoding="utf-8")
+        print(f"JSON: {args.output}")
         return 0
     variants = [v for v in VARIANTS if v in args.variants.split(",")]
     info = machine()

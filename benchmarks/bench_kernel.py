@@ -3,6 +3,7 @@
     TF_CPP_MIN_LOG_LEVEL=3 python benchmarks/bench_kernel.py             # small, standard, large
     python benchmarks/bench_kernel.py --workloads standard --rounds 9     # one workload, more pairs
     python benchmarks/bench_kernel.py --variant fast:chains=1,jit=0       # an extra fast variant
+    python benchmarks/bench_kernel.py --variant fast:jit=1,unroll=8       # XLA, 8 steps a loop iteration
 
 Every variant is the same training step on the same batches (one-hot input → LSTM → Dense softmax,
 cross-entropy over every step, Adam): `fast` is lstmcli.model.kernels.make_forward in a custom
@@ -58,7 +59,8 @@ TORCH_THREADS = [2]  # --threads 1 makes it 1
 @dataclass(frozen=True)
 class Variant:
     """A named train step: 'torch', 'stock' or 'fast[:OPTION=N,...]' with make_forward's options
-    (chains, unroll, xla) and jit (jit_compile the whole step)."""
+    (chains, unroll: 1 unrolled, 0 looped, K ≥ 2 K steps a loop iteration, xla) and jit
+    (jit_compile the whole step)."""
 
     spec: str
 

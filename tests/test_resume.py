@@ -328,3 +328,13 @@ def test_a_stop_inside_a_call_lands_after_its_last_step_and_resumes_bit_identica
     assert weights_sha256(two / "model.keras") == weights_sha256(one / "model.keras")
     assert json.loads((two / "metrics.json").read_text()) == json.loads((one / "metrics.json").read_text())
     assert json.loads((two / "run.json").read_text())["choice"]["steps_per_call"] == 2
+
+
+def test_steps_per_call_under_xla_gives_the_bits_of_one_step_a_call(tmp_path) -> None:
+    """Under jit_compile the step is its own XLA cluster inside the many-steps call: same bits."""
+    sets = ["train.batch_size=1", "train.epochs=2", "train.jit_compile=true"]
+    one, three = tmp_path / "one", tmp_path / "three"
+    assert _train_in_process(one, [*sets, "train.steps_per_call=1"])
+    assert _train_in_process(three, [*sets, "train.steps_per_call=3"])
+    assert weights_sha256(three / "model.keras") == weights_sha256(one / "model.keras")
+    assert json.loads((three / "run.json").read_text())["jit_compile"] is True
