@@ -65,8 +65,7 @@ def unbroken(tmp_path_factory) -> Path:
 )
 def test_dropout_resume_is_bit_identical(tmp_path, unbroken, at) -> None:
     out = tmp_path / "run"
-    # One step a call, so the stop lands exactly after step `at` (auto runs an epoch's two steps
-    # in one call); the resume runs auto's calls: the same bits either way.
+    # One step a call, so the stop lands exactly after step `at` whatever auto would pick.
     assert not _train(out, [*SETS, "train.steps_per_call=1"], at)
     assert _train(out, SETS)
     assert weights_sha256(out / "model.keras") == weights_sha256(unbroken / "model.keras")

@@ -47,8 +47,8 @@ class SignalAt:
 
 
 def _interrupted_run(out: Path, epoch: int, step: int) -> dict:
-    # One step a call, so the stop lands exactly after `step` (auto runs an epoch's two steps in
-    # one call); the unbroken run it is compared with ran auto's calls: the same bits either way.
+    # One step a call, so the stop lands exactly after `step` whatever auto would pick; the
+    # unbroken run it is compared with ran auto's calls.
     cfg = config.load(HELLO, [*SETS, "train.steps_per_call=1"])
     prep = training.prepare(cfg)
     training.create_run_dir(prep, out, force=False)

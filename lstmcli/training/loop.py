@@ -398,7 +398,7 @@ class _Steps:
 
         self.train = on_strategy(train_replica)
         self.eval = on_strategy(eval_replica)
-        self.many = _many(self.train) if strategy is None else None
+        self.many = _many(self.train, cfg.train.batch_size) if strategy is None else None
 
     def run_train(self, batches: Any, n: int, stop: Any) -> Any:
         """The next `n` training steps: their metric vectors, (n, 5), read back in one go."""
@@ -410,18 +410,31 @@ class _Steps:
         return iter(ds if self.strategy is None else self.strategy.experimental_distribute_dataset(ds))
 
 
-def _many(step: Any) -> Any:
+def _many(step: Any, batch_size: int) -> Any:
     """`many(iterator, n, stop)`: `step` on the iterator's next `n` batches in one compiled call
     (Keras's steps_per_execution), each step's metric vector kept, (n, 5): the host pays its
     per-call cost (dispatch, read-back) once for n steps, and still sees every step's loss. The
     step itself is the same function (its own XLA cluster under jit_compile), so the results
-    are those of n single calls, bit for bit."""
+    are those of n single calls, bit for bit.
+
+    Inside the graph the iterator's batches have an unknown batch size; a full batch is given
+    its static shape, so the step runs the very trace (static shapes) a single call runs, and a
+    short batch the one with a dynamic batch size (as a single call's reduce_retracing does).
+    """
     import tensorflow as tf
+
+    def one(batch: Any, stop: Any) -> Any:
+        full = tf.equal(tf.shape(batch[0])[0], batch_size)
+
+        def static() -> Any:
+            return step(tuple(tf.ensure_shape(x, [batch_size, *x.shape[1:]]) for x in batch), stop)
+
+        return tf.cond(full, static, lambda: step(batch, stop))
 
     def many(iterator: Any, n: Any, stop: Any) -> Any:
         rows = tf.TensorArray(tf.float32, size=n)
         for i in tf.range(n):
-            rows = rows.write(i, step(next(iterator), stop))
+            rows = rows.write(i, one(next(iterator), stop))
         return rows.stack()
 
     return tf.function(many)
