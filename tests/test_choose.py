@@ -155,11 +155,10 @@ def test_run_json_records_the_choice(runner: Any, tmp_path: Path) -> None:
     assert json.loads((out / "checkpoint.json").read_text())["choice"] == record["choice"]
 
 
-def test_steps_per_call_batches_small_steps_of_long_runs_only() -> None:
-    """auto: several steps a call where the measured gain pays the second trace back; 1 for
-    short runs, large steps and train.distribute; an explicit number always wins."""
-    assert choose.choose(hello(), "cpu", 300).steps_per_call == 1  # start-up first
-    assert choose.choose(workload(STANDARD), "cpu", planned(STANDARD)).steps_per_call == 1
+def test_steps_per_call_batches_small_steps_only() -> None:
+    """auto: about a quarter second of steps a call (at least 4, else 1); 1 for large steps and
+    train.distribute; an explicit number always wins."""
+    assert choose.choose(workload(SMALL), "cpu", planned(SMALL)).steps_per_call == choose.MAX_STEPS_PER_CALL
     long_standard = choose.choose(workload(STANDARD), "cpu", 100_000).steps_per_call
     assert choose.MIN_STEPS_PER_CALL <= long_standard <= choose.MAX_STEPS_PER_CALL
     assert choose.choose(workload(SMALL), "cpu", 1_000_000).steps_per_call == choose.MAX_STEPS_PER_CALL

@@ -290,9 +290,10 @@ class TrainConfig(_Strict):
         "steps_per_execution): the host reads the metrics back once a call, not once a step. "
         "Results are the same bit for bit (a NaN loss is still reported at its step; a signal "
         "stops after the call's last step, a checkpoint records the exact step). auto: 1 with "
-        "train.distribute or when the run is too short to pay a second trace of the step, else "
-        "enough steps for a call of about 0.25 s by the step's estimated time (up to 64 for "
-        "small steps, 1 for large ones), never past the end of an epoch. May change on --resume.",
+        "train.distribute, else enough steps for a call of about 0.25 s by the step's estimated "
+        "time (up to 64 for small steps, 1 for large ones); a call never runs past the end of an "
+        "epoch, nor over the short batch at the end of a pass over the data (that one runs alone). "
+        "May change on --resume.",
     )
     devices: list[str] | None = Field(
         None,

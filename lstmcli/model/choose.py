@@ -73,12 +73,7 @@ PARTIAL_STEPS = 8
 CALL_SECONDS = 0.25
 MIN_STEPS_PER_CALL = 4
 MAX_STEPS_PER_CALL = 64
-# The many-steps call traces the step a second time (for a batch shorter than the rest), about
-# TRACE_SECONDS_PER_STEP per unrolled timestep and layer (the README's 4.7 s trace for T=64);
-# auto batches steps only when CALL_GAIN (less than the 1.17x-2.8x measured) of the planned
-# steps' time pays that trace back.
-TRACE_SECONDS_PER_STEP = 0.07
-CALL_GAIN = 0.10
+
 # ----------------------------------------------------------------------------------------------
 
 
@@ -145,7 +140,7 @@ def choose(cfg: Config, device: str, planned_steps: int) -> Choice:
         why = "a GPU: the stock layer runs cuDNN" if train.kernel == "auto" else f"train.kernel: {kernel}"
         jit = bool(explicit_jit)
         how = "XLA (train.jit_compile)" if jit else "no XLA (not measured on GPUs)"
-        per_call = steps_per_call(cfg, STEP_OVERHEAD_S + flops / FAST_FLOPS, planned_steps)
+        per_call = steps_per_call(cfg, STEP_OVERHEAD_S + flops / FAST_FLOPS)
         return Choice(kernel, jit, True, f"{why}; {how}", per_call)
     paths = _paths(cfg, flops, explicit_jit)
     best = min(paths, key=lambda p: p.seconds(planned_steps))
@@ -156,20 +151,16 @@ def choose(cfg: Config, device: str, planned_steps: int) -> Choice:
     )
     if train.distribute != "none" and train.jit_compile == "auto":
         reason += f"; no XLA with train.distribute: {train.distribute}"
-    return Choice(best.kernel, best.jit, best.unroll, reason, steps_per_call(cfg, best.step, planned_steps))
+    return Choice(best.kernel, best.jit, best.unroll, reason, steps_per_call(cfg, best.step))
 
 
-def steps_per_call(cfg: Config, step_seconds: float, planned_steps: int) -> int:
+def steps_per_call(cfg: Config, step_seconds: float) -> int:
     """`train.steps_per_call`: as set, or auto: 1 under train.distribute (every step's stop
-    request is all-reduced across workers), 1 when the run is too short to pay the second
-    trace, else about CALL_SECONDS of steps (1 when that is fewer than MIN_STEPS_PER_CALL: two
-    a call measured no faster than one)."""
+    request is all-reduced across workers), else about CALL_SECONDS of steps (1 when that is
+    fewer than MIN_STEPS_PER_CALL: two a call measured no faster than one)."""
     if cfg.train.steps_per_call != "auto":
         return cfg.train.steps_per_call
     if cfg.train.distribute != "none":
-        return 1
-    trace = TRACE_SECONDS_PER_STEP * cfg.sequence_length * cfg.model.num_layers
-    if CALL_GAIN * planned_steps * step_seconds < trace:
         return 1
     n = min(MAX_STEPS_PER_CALL, int(CALL_SECONDS / max(step_seconds, 1e-6)))
     return n if n >= MIN_STEPS_PER_CALL else 1
