@@ -67,9 +67,10 @@ COMPILE_PER_UNROLLED_STEP_S = 0.22
 PARTIAL_STEPS = 8
 # train.steps_per_call: auto: steps enough for a call of about CALL_SECONDS, at most
 # MAX_STEPS_PER_CALL (a signal is heard after a call), and 1 when that is under
-# MIN_STEPS_PER_CALL. Measured in one process (bench_auto.py --calls 1,2,4,16, load 8.2-8.6,
-# steps/s over one step a call in the same rounds): 16 a call 2.8x on hello, 1.27x on small,
-# 1.17x on standard; 4 a call 1.86x, 1.08x, 1.09x; 2 a call 1.13x, 0.92x, 1.07x.
+# MIN_STEPS_PER_CALL. Measured in one process (bench_auto.py --calls 1,2,4,16, load 4.8-5.0,
+# steps/s over one step a call in the same rounds): 16 a call 2.38x on hello, 1.57x on small,
+# 1.14x on standard; 4 a call 1.50x, 1.23x, 1.38x; 2 a call 1.29x, 1.12x, 1.02x (0.92x on small
+# in an earlier run).
 CALL_SECONDS = 0.25
 MIN_STEPS_PER_CALL = 4
 MAX_STEPS_PER_CALL = 64
