@@ -401,7 +401,7 @@ def _forward_loop(xw: Any, recurrent: Any, in_step: bool, keep: Any = None, per:
             [tf.constant(0), zero, zero, *arrays],
             maximum_iterations=_bound(loops),
         )
-    for t in range(loops * per, static or 0):  # per > 1: the steps left over
+    for t in range(loops * per if static is not None else 0, static or 0):  # per > 1: the steps left over
         h, c, arrays = one(t, h, c, arrays)
     stacked = {k: ta.stack() for k, ta in zip(names, arrays, strict=True)}
     return stacked if in_step else _stacked_factors(stacked, units, keep)
@@ -469,7 +469,7 @@ def _backward_loop(
 
     loops = steps // per
     dh, dc = zero, zero
-    for t in reversed(range(loops * per, static or 0)):  # per > 1: the steps left over, first
+    for t in reversed(range(loops * per if static is not None else 0, static or 0)):  # the left over, first
         dh, dc, dzs = one(t, dh, dc, dzs)
     if static is None or loops:
         _, _, _, dzs = tf.while_loop(
