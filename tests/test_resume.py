@@ -16,7 +16,13 @@ import pytest
 from conftest import HELLO, invoke, run_json, weights_sha256
 
 # Three steps an epoch (batch 1), so a signal usually lands mid-epoch.
-SETS = ["--set", "train.batch_size=1", "--set", "train.epochs=60", "--set", "train.checkpoint_every=1"]
+# The path pinned (the fast kernel, no XLA): auto weighs the planned steps, and the signal test's
+# 100,000 epochs would take another path than the unbroken 60 (other rounding). A resume keeps the
+# path its run started with; runs of other lengths are compared on one path.
+SETS = [
+    *("--set", "train.batch_size=1", "--set", "train.epochs=60", "--set", "train.checkpoint_every=1"),
+    *("--set", "train.kernel=fast", "--set", "train.jit_compile=false"),
+]
 
 
 def _start(out: Path, *extra: str) -> subprocess.Popen:
@@ -67,10 +73,7 @@ def test_signal_saves_a_checkpoint_and_resume_is_bit_identical(runner, tmp_path,
     out = tmp_path / "run"
     # Far more epochs than it will train: the loop (and its handler) is certainly still running
     # when the signal lands; the resume below sets the 60 epochs of the unbroken run.
-    # jit_compile pinned: auto weighs XLA's compile against the planned steps, and 100,000
-    # epochs would compile where the unbroken 60 do not (another path, other rounding). A
-    # resume keeps the path its run started with; runs of other lengths are compared on one path.
-    proc = _start(out, "--set", "train.epochs=100000", "--set", "train.jit_compile=false")
+    proc = _start(out, "--set", "train.epochs=100000")
     _wait_for_epoch(out, proc, 3)  # the readiness marker: a checkpoint written by the loop
     _signal_paused(proc, sig)
     _, err = proc.communicate(timeout=120)

@@ -63,6 +63,10 @@ REFERENCE: dict[str, dict[str, Any]] = {
 # steps (looped ~2 s; under load K=8 took 1.4x the looped compile on standard).
 COMPILE_FIXED_S = 1.5
 COMPILE_PER_UNROLLED_STEP_S = 0.22
+# The fast kernel without XLA is unrolled in the graph: tracing it costs about this per timestep
+# and layer before the first step (bench_auto.py, load ~2: first epoch 2.11 s fast vs 0.97 s
+# stock on small T=17, 5.72 s vs 1.75 s on standard T=65: 0.067 and 0.061 s a timestep).
+FAST_TRACE_SECONDS_PER_STEP = 0.065
 # The steps per loop iteration XLA gets when partially unrolled.
 PARTIAL_STEPS = 8
 # train.steps_per_call: auto: steps enough for a call of about CALL_SECONDS, at most
@@ -129,6 +133,13 @@ class _Path:
         return self.compile + planned * self.step
 
 
+def trace_seconds(cfg: Config) -> float:
+    """Tracing the fast kernel unrolled without XLA (the stock layer's loop traces in no time
+    to speak of); with a validation split the evaluation step traces too (a forward pass: half)."""
+    seconds = FAST_TRACE_SECONDS_PER_STEP * cfg.sequence_length * cfg.model.num_layers
+    return seconds * (1.5 if cfg.train.validation_split > 0 else 1.0)
+
+
 def choose(cfg: Config, device: str, planned_steps: int) -> Choice:
     """The path for this config on `device` ("cpu" | "gpu") for a run of `planned_steps` steps."""
     train = cfg.train
@@ -177,9 +188,9 @@ def _paths(cfg: Config, flops: float, jit: bool | None) -> list[_Path]:
     paths: list[_Path] = []
     if jit is not True:
         for k in kernels:
-            paths.append(
-                _Path(step * (ref["stock"] if k == "stock" else 1.0), 0.0, k, False, True, "without XLA")
-            )
+            factor, trace = (ref["stock"], 0.0) if k == "stock" else (1.0, trace_seconds(cfg))
+            how = "without XLA" + (f" (trace ~{trace:.1f} s)" if trace else "")
+            paths.append(_Path(step * factor, trace, k, False, True, how))
     if jit is False or (jit is None and kernel != "fast"):
         return paths  # XLA with the stock layer was not measured: only when asked for
     if kernel == "stock":
