@@ -4,6 +4,7 @@
     python benchmarks/bench_kernel.py --workloads standard --rounds 9     # one workload, more pairs
     python benchmarks/bench_kernel.py --variant fast:chains=1,jit=0       # an extra fast variant
     python benchmarks/bench_kernel.py --variant stock:bf16=1              # the stock layer in bfloat16
+    python benchmarks/bench_kernel.py --variant fast:jit=1,unroll=8       # XLA, 8 steps a loop iteration
 
 Every variant is the same training step on the same batches (one-hot input → LSTM → Dense softmax,
 cross-entropy over every step, Adam): `fast` is lstmcli.model.kernels.make_forward in a custom
@@ -66,8 +67,8 @@ TORCH_THREADS = [2]  # --threads 1 makes it 1
 @dataclass(frozen=True)
 class Variant:
     """A named train step: 'torch', 'stock' or 'fast[:OPTION=N,...]' with make_forward's options
-    (chains, unroll, xla), jit (jit_compile the whole step) and bf16 (bfloat16 compute; also for
-    'stock:bf16=1' and 'torch:bf16=1')."""
+    (chains, unroll: 1 unrolled, 0 looped, K ≥ 2 K steps a loop iteration, xla), jit (jit_compile
+    the whole step) and bf16 (bfloat16 compute; also for 'stock:bf16=1' and 'torch:bf16=1')."""
 
     spec: str
 

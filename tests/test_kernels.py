@@ -18,6 +18,8 @@ import tensorflow as tf  # noqa: E402
 from lstmcli.model.kernels import make_forward  # noqa: E402
 
 GRAD_RTOL = 1e-5  # ‖g_fast - g_stock‖ / ‖g_stock‖ per variable (norm-relative)
+# unrolled (True), looped (False), or K steps per loop iteration (partial unrolling)
+UNROLL = st.one_of(st.booleans(), st.integers(2, 5))
 
 
 def build(
@@ -72,23 +74,23 @@ def assert_grads_close(fast: list[np.ndarray], ref: list[np.ndarray]) -> None:
     units=st.integers(1, 6),
     layers=st.integers(1, 2),
     chains=st.integers(1, 3),
-    unroll=st.booleans(),
+    unroll=UNROLL,
 )
 def test_gradients_match_keras_autodiff(
-    b: int, t: int, vocab: int, units: int, layers: int, chains: int, unroll: bool
+    b: int, t: int, vocab: int, units: int, layers: int, chains: int, unroll: bool | int
 ) -> None:
-    """Every variable's gradient, 1 and 2 layers, any shape, unrolled or looped."""
+    """Every variable's gradient, 1 and 2 layers, any shape, unrolled, looped or partially unrolled."""
     check_gradients(b, t, vocab, units, layers, chains, unroll, xla=False)
 
 
-@pytest.mark.parametrize("unroll", [True, False])
-def test_gradients_match_keras_autodiff_under_xla(unroll: bool) -> None:
+@pytest.mark.parametrize("unroll", [True, False, 3])
+def test_gradients_match_keras_autodiff_under_xla(unroll: bool | int) -> None:
     """The recurrence compiled as XLA clusters (xla=True): compiling takes seconds, so two cases."""
     check_gradients(3, 4, 5, 3, 2, 2, unroll, xla=True)
 
 
 def check_gradients(
-    b: int, t: int, vocab: int, units: int, layers: int, chains: int, unroll: bool, xla: bool
+    b: int, t: int, vocab: int, units: int, layers: int, chains: int, unroll: bool | int, xla: bool
 ) -> None:
     model = build(vocab, units, layers)
     ids = batch(b, t, vocab)
@@ -172,6 +174,21 @@ def test_unknown_length_runs_the_loop_kernel() -> None:
     _, ref = loss_and_grads(model, stock(model, vocab), ids)
     _, got = loss_and_grads(model, traced, ids)
     assert_grads_close(got, ref)
+
+
+@pytest.mark.parametrize(("t", "per"), [(7, 3), (6, 3), (2, 5), (9, 2)])
+def test_partial_unrolling_in_a_traced_step(t: int, per: int) -> None:
+    """K steps per loop iteration, traced as the training step traces it (a real tf.while_loop,
+    plus the T mod K steps left over, or fewer steps than K), plain and under jit_compile: the
+    gradients of autodiff through the stock layer."""
+    vocab = 5
+    model = build(vocab, 3, 2)
+    ids = batch(3, t, vocab)
+    _, ref = loss_and_grads(model, stock(model, vocab), ids)
+    fast = make_forward(model, chains=2, unroll=per)
+    for jit in (False, True):
+        step = tf.function(lambda x: loss_and_grads_graph(model, fast, x), jit_compile=jit)
+        assert_grads_close([np.asarray(g) for g in step(ids)], ref)
 
 
 def test_under_a_distribution_strategy() -> None:
@@ -300,7 +317,7 @@ def check_masked(
     units: int,
     layers: int,
     chains: int,
-    unroll: bool,
+    unroll: bool | int,
     xla: bool,
     padding: str,
     seqs: bool,
@@ -329,7 +346,7 @@ def check_masked(
     units=st.integers(1, 5),
     layers=st.integers(1, 2),
     chains=st.integers(1, 3),
-    unroll=st.booleans(),
+    unroll=UNROLL,
     padding=st.sampled_from(["right", "left", "anywhere"]),
     seqs=st.booleans(),
     seed=st.integers(0, 2**16),
@@ -341,7 +358,7 @@ def test_masked_gradients_match_keras_masking(
     units: int,
     layers: int,
     chains: int,
-    unroll: bool,
+    unroll: bool | int,
     padding: str,
     seqs: bool,
     seed: int,
@@ -352,8 +369,8 @@ def test_masked_gradients_match_keras_masking(
     check_masked(b, t, vocab, units, layers, chains, unroll, False, padding, seqs, seed)
 
 
-@pytest.mark.parametrize("unroll", [True, False])
-def test_masked_gradients_under_xla(unroll: bool) -> None:
+@pytest.mark.parametrize("unroll", [True, False, 4])
+def test_masked_gradients_under_xla(unroll: bool | int) -> None:
     check_masked(4, 6, 5, 3, 2, 2, unroll, True, "right", False)
     check_masked(3, 5, 4, 3, 1, 1, unroll, True, "left", True, seed=1)
 

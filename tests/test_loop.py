@@ -47,7 +47,9 @@ class SignalAt:
 
 
 def _interrupted_run(out: Path, epoch: int, step: int) -> dict:
-    cfg = config.load(HELLO, [s for s in SETS])
+    # One step a call, so the stop lands exactly after `step` whatever auto would pick; the
+    # unbroken run it is compared with ran auto's calls.
+    cfg = config.load(HELLO, [*SETS, "train.steps_per_call=1"])
     prep = training.prepare(cfg)
     training.create_run_dir(prep, out, force=False)
     with pytest.raises(Interrupted) as stopped:

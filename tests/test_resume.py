@@ -16,7 +16,13 @@ import pytest
 from conftest import HELLO, invoke, run_json, weights_sha256
 
 # Three steps an epoch (batch 1), so a signal usually lands mid-epoch.
-SETS = ["--set", "train.batch_size=1", "--set", "train.epochs=60", "--set", "train.checkpoint_every=1"]
+# The path pinned (the fast kernel, no XLA): auto weighs the planned steps, and the signal test's
+# 100,000 epochs would take another path than the unbroken 60 (other rounding). A resume keeps the
+# path its run started with; runs of other lengths are compared on one path.
+SETS = [
+    *("--set", "train.batch_size=1", "--set", "train.epochs=60", "--set", "train.checkpoint_every=1"),
+    *("--set", "train.kernel=fast", "--set", "train.jit_compile=false"),
+]
 
 
 def _start(out: Path, *extra: str) -> subprocess.Popen:
@@ -89,7 +95,13 @@ def test_signal_saves_a_checkpoint_and_resume_is_bit_identical(runner, tmp_path,
     assert again.exit_code == 2 and "already complete" in again.stderr
 
 
-def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(runner, tmp_path, monkeypatch) -> None:
+@pytest.mark.parametrize(
+    ("per_call", "poisoned_from", "step"),
+    [("auto", 20, 3), ("1", 20, 3), ("3", 19, 2)],  # 3: the NaN in the middle of one call's 3 steps
+)
+def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(
+    runner, tmp_path, monkeypatch, per_call, poisoned_from, step
+) -> None:
     import keras
     import tensorflow as tf
 
@@ -98,9 +110,9 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(runner, tmp_path, mon
     def poisoned_compile(model, cfg, steps_per_epoch=1):
         base = keras.losses.SparseCategoricalCrossentropy()
 
-        def loss(y, p):  # finite for 20 steps, then NaN
+        def loss(y, p):  # finite for `poisoned_from` steps, then NaN
             value = base(y, p)
-            return tf.where(model.optimizer.iterations >= 20, tf.constant(float("nan")), value)
+            return tf.where(model.optimizer.iterations >= poisoned_from, tf.constant(float("nan")), value)
 
         model.compile(optimizer=backend.make_optimizer(cfg, steps_per_epoch), loss=loss, metrics=["accuracy"])
 
@@ -115,9 +127,9 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(runner, tmp_path, mon
     monkeypatch.setattr(backend, "compile_model", poisoned_compile)
     monkeypatch.setattr(backend, "load_model_for_training", load_poisoned)
     out = tmp_path / "run"
-    result = invoke(runner, "train", HELLO, "--out", out, *SETS)
+    result = invoke(runner, "train", HELLO, "--out", out, *SETS, "--set", f"train.steps_per_call={per_call}")
     assert result.exit_code == 1
-    assert "the loss became NaN or infinite at epoch 7, step 3" in result.stderr
+    assert f"the loss became NaN or infinite at epoch 7, step {step}" in result.stderr
     assert "keeps the last good checkpoint (epoch 6)" in result.stderr
     state = json.loads((out / "checkpoint.json").read_text())
     assert state["epoch"] == 6
@@ -288,3 +300,69 @@ def test_other_cells_train_stack_and_predict(runner, tmp_path) -> None:
     run_json(runner, "train", HELLO, "--out", lstm, "--set", "train.epochs=1", "--set", "train.kernel=fast")
     record = json.loads((lstm / "run.json").read_text())
     assert record["kernel"] == "fast" and record["kernels"] == {"lstm_0": "fast"}
+
+
+def _train_in_process(
+    out: Path, sets: list[str], at: tuple[int, int] | None = None, config_file: Path = HELLO
+) -> bool:
+    """Train (or resume) `out`; False when the SIGTERM sent after step `at` (epoch, step) stopped it."""
+    from killable import StopAt
+
+    from lstmcli import config
+    from lstmcli.errors import Interrupted
+    from lstmcli.training import loop as training
+
+    prep = training.prepare(config.load(config_file, sets))
+    if not out.exists():
+        training.create_run_dir(prep, out, force=False)
+    try:
+        training.train(prep, out, listeners=[StopAt(*at, signal.SIGTERM)] if at else [])
+    except Interrupted:
+        return False
+    return True
+
+
+def test_a_stop_inside_a_call_lands_after_its_last_step_and_resumes_bit_identical(tmp_path) -> None:
+    """train.steps_per_call=2 on 3-step epochs: calls of steps 1-2, then 3. A signal heard during
+    the first call stops after step 2, the checkpoint records step 2, and the resumed run ends
+    with the bits of an unbroken run of one step a call (the steps are the same computation)."""
+    sets = ["train.batch_size=1", "train.epochs=4", "train.checkpoint_every=1"]
+    one = tmp_path / "one"
+    assert _train_in_process(one, [*sets, "train.steps_per_call=1"])
+    two = tmp_path / "two"
+    assert not _train_in_process(two, [*sets, "train.steps_per_call=2"], at=(1, 1))
+    state = json.loads((two / "checkpoint.json").read_text())
+    assert (state["epoch"], state["step"]) == (1, 2)
+    assert _train_in_process(two, [*sets, "train.steps_per_call=2"])
+    assert weights_sha256(two / "model.keras") == weights_sha256(one / "model.keras")
+    assert json.loads((two / "metrics.json").read_text()) == json.loads((one / "metrics.json").read_text())
+    assert json.loads((two / "run.json").read_text())["choice"]["steps_per_call"] == 2
+
+
+def test_steps_per_call_under_xla_gives_the_bits_of_one_step_a_call(tmp_path) -> None:
+    """Under jit_compile the step is its own XLA cluster inside the many-steps call: same bits."""
+    sets = ["train.batch_size=1", "train.epochs=2", "train.jit_compile=true"]
+    one, three = tmp_path / "one", tmp_path / "three"
+    assert _train_in_process(one, [*sets, "train.steps_per_call=1"])
+    assert _train_in_process(three, [*sets, "train.steps_per_call=3"])
+    assert weights_sha256(three / "model.keras") == weights_sha256(one / "model.keras")
+    assert json.loads((three / "run.json").read_text())["jit_compile"] is True
+
+
+def test_calls_skip_the_short_batch_of_each_pass(tmp_path) -> None:
+    """A pass over the data ends in a short batch, at places that drift through the epochs
+    (train.steps_per_epoch does not divide a pass): calls of many steps take full batches only,
+    the short one runs alone, and the bits are those of one step a call."""
+    from conftest import ROOT
+    from lstmcli import config
+    from lstmcli.data import load_windows
+    from lstmcli.training import loop as training
+
+    jsonl = ROOT / "configs" / "jsonl.yaml"
+    sets = ["train.batch_size=4", "train.steps_per_epoch=3", "train.epochs=5", "train.validation_split=0"]
+    pipe = training._pipeline(*load_windows(config.load(jsonl, sets)))
+    assert pipe.short_every > 3  # a pass is longer than an epoch and ends in a short batch
+    one, many = tmp_path / "one", tmp_path / "many"
+    assert _train_in_process(one, [*sets, "train.steps_per_call=1"], config_file=jsonl)
+    assert _train_in_process(many, [*sets, "train.steps_per_call=8"], config_file=jsonl)
+    assert weights_sha256(many / "model.keras") == weights_sha256(one / "model.keras")

@@ -269,15 +269,32 @@ class TrainConfig(_Strict):
     kernel: Literal["auto", "fast", "stock"] = Field(
         "auto",
         description="The recurrent kernel training runs: fast (lstmcli's, for CPUs), stock (the "
-        "Keras layer: cuDNN on a GPU) or auto (fast on a CPU, stock on a GPU). Same weights, same "
-        "saved model either way; run.json records which ran.",
+        "Keras layer: cuDNN on a GPU) or auto: on a GPU the stock layer; on a CPU the one the "
+        "measured cost model (lstmcli.model.choose, benchmarks/README.md) expects to finish the "
+        "run first (short runs: stock, as the fast kernel's unrolled graph takes ~0.065 s a "
+        "timestep to trace; long ones: fast, with XLA when train.jit_compile allows). "
+        "Same weights, same saved model either way; run.json records which ran and why.",
     )
-    jit_compile: bool = Field(
-        False,
-        description="Compile the whole training step with XLA (one device only). With the fast "
-        "kernel, measured end to end: 1.08x the stock layer on the standard workload and 1.06-1.09x "
-        "PyTorch nn.LSTM on the large one, after a compile of 4-30 s in the first epoch (and again "
-        "for a shorter last batch): for long runs.",
+    jit_compile: bool | Literal["auto"] = Field(
+        "auto",
+        description="Compile the whole training step with XLA (one device only): true, false, or "
+        "auto (XLA when its compile time, 2-30 s by the shape, pays back over the run's planned "
+        "steps, by the measurements in benchmarks/README.md; never with train.distribute; with "
+        "the fast kernel it also picks the recurrence's layout: unrolled, looped or K steps a "
+        "loop iteration). Measured with the fast kernel: up to 1.6x the step speed on the large "
+        "workload, 1.06x on the standard one. run.json records the choice and its reason; a "
+        "resumed run keeps the choice it started with.",
+    )
+    steps_per_call: Literal["auto"] | Annotated[int, Field(ge=1, le=10_000)] = Field(
+        "auto",
+        description="Training steps run by one call into the compiled step (Keras's "
+        "steps_per_execution): the host reads the metrics back once a call, not once a step. "
+        "Results are the same bit for bit (a NaN loss is still reported at its step; a signal "
+        "stops after the call's last step, a checkpoint records the exact step). auto: 1 with "
+        "train.distribute, else enough steps for a call of about 0.25 s by the step's estimated "
+        "time (up to 64 for small steps, 1 for large ones); a call never runs past the end of an "
+        "epoch, nor over the short batch at the end of a pass over the data (that one runs alone). "
+        "May change on --resume.",
     )
     precision: Literal["float32", "bfloat16"] = Field(
         "float32",
@@ -308,10 +325,10 @@ class TrainConfig(_Strict):
 
     @model_validator(mode="after")
     def _jit_on_one_device(self) -> TrainConfig:
-        if self.jit_compile and self.distribute != "none":
+        if self.jit_compile is True and self.distribute != "none":
             raise KeyedError(
                 "train.jit_compile",
-                f"expected false with train.distribute: {self.distribute} (XLA compiles the step of "
+                f"expected false or auto with train.distribute: {self.distribute} (XLA compiles the step of "
                 "one device), got true",
             )
         return self

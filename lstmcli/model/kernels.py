@@ -41,12 +41,15 @@ MAX_UNROLL = 512
 Forward = Callable[..., Any]
 
 
-def make_forward(model: Any, *, chains: int = 2, unroll: bool = True, xla: bool = False) -> Forward:
+def make_forward(model: Any, *, chains: int = 2, unroll: bool | int = True, xla: bool = False) -> Forward:
     """`forward(ids, training)`: the probabilities `model(one_hot(ids), training=training)`, fast.
 
     `ids`: int32 token ids of shape (B, T), any B ≥ 1 (a shorter last batch too) and T ≥ 1. T
     should be static (known when the function is traced) for the unrolled kernel; an unknown T
     (or T > MAX_UNROLL, or `unroll=False`) runs the same mathematics in a tf.while_loop.
+    `unroll=K` (an int ≥ 2) is partial unrolling: a tf.while_loop whose body runs K steps (the
+    T mod K steps left over run unrolled after it), so XLA compiles a body of K steps instead of
+    T (compile time of the loop, fewer loop iterations); `unroll=1` is `True`, `0` is `False`.
     `chains` splits the batch into that many independent recurrences (uneven splits are fine;
     2 measured best without XLA on 2 cores, see benchmarks/README.md). `xla` compiles the
     recurrence's forward and backward passes each as one XLA cluster even when the caller's step
@@ -203,7 +206,7 @@ _SAVED_MASKED = (*_SAVED, "keep")
 
 
 def _recurrence(
-    chains: int, unroll: bool, xla: bool, masked: bool = False, dtype: str = "float32"
+    chains: int, unroll: bool | int, xla: bool, masked: bool = False, dtype: str = "float32"
 ) -> Callable[..., Any]:
     """The custom-gradient recurrence `seq(xwb, recurrent)` (with `masked`: `seq(xwb, recurrent,
     keep)`, keep (T, B, 1) 1.0 at masked steps); with `xla` its forward and its backward pass each
@@ -290,7 +293,17 @@ def _split(x: Any, chains: int) -> list[Any]:
     return parts
 
 
-def _forward(xw: Any, recurrent: Any, unroll: bool, in_step: bool, keep: Any = None) -> dict[str, Any]:
+def _per_iteration(unroll: bool | int, steps: int | None) -> int:
+    """Steps per tf.while_loop iteration: 0 for the fully unrolled recurrence (`unroll` True or 1,
+    T static and ≤ MAX_UNROLL), 1 for the plain loop, K for `unroll=K` (T static)."""
+    if steps is None or not unroll:
+        return 1
+    if unroll is True or unroll == 1:
+        return 0 if steps <= MAX_UNROLL else 1
+    return max(1, min(int(unroll), steps))
+
+
+def _forward(xw: Any, recurrent: Any, unroll: bool | int, in_step: bool, keep: Any = None) -> dict[str, Any]:
     """The forward recurrence of one chain and what the backward pass needs, stacked over T.
     `keep` (T, B, 1): 1.0 at masked steps, which carry h and c through unchanged (Keras's masking).
 
@@ -302,8 +315,9 @@ def _forward(xw: Any, recurrent: Any, unroll: bool, in_step: bool, keep: Any = N
 
     steps = xw.shape[0]
     units = recurrent.shape[0]
-    if not unroll or steps is None or steps > MAX_UNROLL:
-        return _forward_loop(xw, recurrent, in_step, keep)
+    per = _per_iteration(unroll, steps)
+    if per:
+        return _forward_loop(xw, recurrent, in_step, keep, per)
     xs = tf.unstack(xw, num=steps)
     carry = None if keep is None else tf.unstack(keep > 0.5, num=steps)
     keeps = None if keep is None else tf.unstack(keep, num=steps)
@@ -367,11 +381,14 @@ def _stacked_factors(stacked: dict[str, Any], units: int, keep: Any = None) -> d
     return {"h": stacked["h"], **(factors if keep is None else _masked(factors, keep))}
 
 
-def _forward_loop(xw: Any, recurrent: Any, in_step: bool, keep: Any = None) -> dict[str, Any]:
+def _forward_loop(xw: Any, recurrent: Any, in_step: bool, keep: Any = None, per: int = 1) -> dict[str, Any]:
+    """The forward recurrence as a tf.while_loop of `per` steps an iteration (T static when
+    per > 1; the T mod per steps left over run unrolled after the loop)."""
     import tensorflow as tf
 
     units = recurrent.shape[0]
-    steps = xw.shape[0] if xw.shape[0] is not None else tf.shape(xw)[0]  # XLA needs it static
+    static = xw.shape[0]
+    steps = static if static is not None else tf.shape(xw)[0]  # XLA needs it static
     batch = tf.shape(xw)[1]
     zero = tf.zeros([batch, units], xw.dtype)
     names = ["h", "local", "dc_dh", "f"] if in_step else ["h", "z", "c"]
@@ -379,7 +396,7 @@ def _forward_loop(xw: Any, recurrent: Any, in_step: bool, keep: Any = None) -> d
         names.append("keep")
     arrays = [tf.TensorArray(xw.dtype, size=steps) for _ in names]
 
-    def body(t: Any, h_prev: Any, c_prev: Any, *arrays: Any) -> Any:
+    def one(t: Any, h_prev: Any, c_prev: Any, arrays: list[Any]) -> tuple[Any, Any, list[Any]]:
         z = xw[t] + _mm(h_prev, recurrent, recurrent.dtype.name)
         i, f, g, o, c, tc = _cell(z, c_prev, units)
         h = o * tc
@@ -392,16 +409,30 @@ def _forward_loop(xw: Any, recurrent: Any, in_step: bool, keep: Any = None) -> d
         else:
             step = {"z": z, "c": c}
         values = {"h": h, **step}
-        return (t + 1, h, c, *(ta.write(t, values[k]) for ta, k in zip(arrays, names, strict=True)))
+        return h, c, [ta.write(t, values[k]) for ta, k in zip(arrays, names, strict=True)]
 
-    _, _, _, *arrays = tf.while_loop(
-        lambda t, *_: t < steps, body, [tf.constant(0), zero, zero, *arrays], maximum_iterations=_bound(steps)
-    )
+    def body(n: Any, h: Any, c: Any, *arrays: Any) -> Any:
+        out = list(arrays)
+        for j in range(per):
+            h, c, out = one(n * per + j, h, c, out)
+        return (n + 1, h, c, *out)
+
+    loops = steps // per
+    h, c = zero, zero
+    if static is None or loops:
+        _, h, c, *arrays = tf.while_loop(
+            lambda n, *_: n < loops,
+            body,
+            [tf.constant(0), zero, zero, *arrays],
+            maximum_iterations=_bound(loops),
+        )
+    for t in range(loops * per if static is not None else 0, static or 0):  # per > 1: the steps left over
+        h, c, arrays = one(t, h, c, arrays)
     stacked = {k: ta.stack() for k, ta in zip(names, arrays, strict=True)}
     return stacked if in_step else _stacked_factors(stacked, units, keep)
 
 
-def _backward(dh_out: Any, saved: dict[str, Any], recurrent_t: Any, unroll: bool) -> tuple[Any, Any]:
+def _backward(dh_out: Any, saved: dict[str, Any], recurrent_t: Any, unroll: bool | int) -> tuple[Any, Any]:
     """Backpropagation through time for one chain: d xwb (T, B, 4U) and d R, given Rᵀ."""
     import tensorflow as tf
 
@@ -410,8 +441,9 @@ def _backward(dh_out: Any, saved: dict[str, Any], recurrent_t: Any, unroll: bool
     h, local, dc_dh, f = (saved[k] for k in _SAVED)
     keep = saved.get("keep")  # masked steps pass dh on to the step before
     steps = dh_out.shape[0]
-    if not unroll or steps is None or steps > MAX_UNROLL:
-        dz = _backward_loop(dh_out, dc_dh, local, f, recurrent_t, keep)
+    per = _per_iteration(unroll, steps)
+    if per:
+        dz = _backward_loop(dh_out, dc_dh, local, f, recurrent_t, keep, per)
     else:
         dhs, dcdhs, locals_, fs = (tf.unstack(x, num=steps) for x in (dh_out, dc_dh, local, f))
         keeps = None if keep is None else tf.unstack(keep, num=steps)
@@ -433,27 +465,42 @@ def _backward(dh_out: Any, saved: dict[str, Any], recurrent_t: Any, unroll: bool
     return dz, drec
 
 
-def _backward_loop(dh_out: Any, dc_dh: Any, local: Any, f: Any, recurrent_t: Any, keep: Any = None) -> Any:
+def _backward_loop(
+    dh_out: Any, dc_dh: Any, local: Any, f: Any, recurrent_t: Any, keep: Any = None, per: int = 1
+) -> Any:
+    """dz over all steps, backwards: the T mod `per` last steps unrolled, then a tf.while_loop of
+    `per` steps an iteration (as `_forward_loop` ran them)."""
     import tensorflow as tf
 
     units = recurrent_t.shape[1]
-    steps = dh_out.shape[0] if dh_out.shape[0] is not None else tf.shape(dh_out)[0]
+    static = dh_out.shape[0]
+    steps = static if static is not None else tf.shape(dh_out)[0]
     batch = tf.shape(dh_out)[1]
     zero = tf.zeros([batch, units], dh_out.dtype)
     dzs = tf.TensorArray(dh_out.dtype, size=steps)
 
-    def body(t: Any, dh_next: Any, dc_next: Any, dzs: Any) -> Any:
+    def one(t: Any, dh_next: Any, dc_next: Any, dzs: Any) -> tuple[Any, Any, Any]:
         dh = dh_out[t] + dh_next
         dc = dh * dc_dh[t] + dc_next
         dz = tf.concat([dc, dc, dc, dh], axis=1) * local[t]
         dh_prev = _mm(dz, recurrent_t, recurrent_t.dtype.name)
         if keep is not None:
             dh_prev = dh_prev + dh * keep[t]
-        return t - 1, dh_prev, dc * f[t], dzs.write(t, dz)
+        return dh_prev, dc * f[t], dzs.write(t, dz)
 
-    _, _, _, dzs = tf.while_loop(
-        lambda t, *_: t >= 0, body, [steps - 1, zero, zero, dzs], maximum_iterations=_bound(steps)
-    )
+    def body(n: Any, dh: Any, dc: Any, dzs: Any) -> Any:
+        for j in reversed(range(per)):
+            dh, dc, dzs = one(n * per + j, dh, dc, dzs)
+        return n - 1, dh, dc, dzs
+
+    loops = steps // per
+    dh, dc = zero, zero
+    for t in reversed(range(loops * per if static is not None else 0, static or 0)):  # the left over, first
+        dh, dc, dzs = one(t, dh, dc, dzs)
+    if static is None or loops:
+        _, _, _, dzs = tf.while_loop(
+            lambda n, *_: n >= 0, body, [loops - 1, dh, dc, dzs], maximum_iterations=_bound(loops)
+        )
     return dzs.stack()
 
 

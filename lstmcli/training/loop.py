@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import os
 import platform
@@ -23,6 +24,7 @@ from lstmcli.config import Config, dump_yaml
 from lstmcli.data import Windows
 from lstmcli.errors import Interrupted, LstmcliError, RunDirError, UsageError
 from lstmcli.model import backend
+from lstmcli.model.choose import Choice
 from lstmcli.training import distribute
 
 CHECKPOINT = runs.CHECKPOINT
@@ -89,6 +91,13 @@ class Pipeline:
     tokens_per_epoch: int
     _make_train: Any
     val: Any
+    short_every: int = 0  # batch j of the stream (from the run's start) is short when j % this is this - 1
+
+    def full_batches(self, at: int) -> int:
+        """How many full batches the stream holds from batch `at` on (0: batch `at` is short)."""
+        if not self.short_every:
+            return 1 << 30
+        return self.short_every - 1 - at % self.short_every
 
     def train(self, skip_steps: int = 0) -> Any:
         """The training batches, `skip_steps` batches in: the seeded shuffle order of every epoch
@@ -116,6 +125,7 @@ def _pipeline(cfg: Config, windows: tasks.TaskData) -> Pipeline:
         tokens_per_epoch=d.tokens_per_epoch,
         _make_train=d.train,
         val=d.val,
+        short_every=d.short_every,
     )
 
 
@@ -136,6 +146,7 @@ class State:
     started: str = ""
     wall_seconds: float = 0.0
     partial: dict[str, float] | None = None  # the running sums of an interrupted epoch
+    choice: dict[str, Any] | None = None  # the path auto chose at the start (model.choose.Choice)
 
     def to_dict(self) -> dict[str, Any]:
         # The history lives in history.csv (written with each checkpoint), not here: rewriting
@@ -272,6 +283,7 @@ RESUMABLE_KEYS = (
     "train.learning_rate",
     "train.kernel",
     "train.jit_compile",
+    "train.steps_per_call",
     "train.validation_steps",
     "train.tensorboard",
 )
@@ -329,7 +341,7 @@ class _Steps:
     kernel than the stock layer while keeping the stock weights.
     """
 
-    def __init__(self, model: Any, cfg: Config, strategy: Any, kernel: str) -> None:
+    def __init__(self, model: Any, cfg: Config, strategy: Any, choice: Choice) -> None:
         import tensorflow as tf
 
         self.strategy = strategy
@@ -337,10 +349,10 @@ class _Steps:
         loss_fn = model.loss  # the compiled loss (SparseCategoricalCrossentropy)
         optimizer = model.optimizer
         replicas = strategy.num_replicas_in_sync if strategy is not None else 1
-        if kernel == "fast":
+        if choice.kernel == "fast":
             from lstmcli.model import kernels
 
-            forward = kernels.make_forward(model)
+            forward = kernels.make_forward(model, unroll=choice.unroll)
         else:
 
             def forward(ids: Any, training: bool) -> Any:
@@ -380,7 +392,7 @@ class _Steps:
                 return tf.function(
                     lambda batch, stop: fn(*batch, stop),
                     reduce_retracing=True,
-                    jit_compile=cfg.train.jit_compile,
+                    jit_compile=choice.jit_compile,
                 )
 
             def step(batch: Any, stop: Any) -> Any:
@@ -391,9 +403,39 @@ class _Steps:
 
         self.train = on_strategy(train_replica)
         self.eval = on_strategy(eval_replica)
+        self.many = _many(self.train, cfg.train.batch_size) if strategy is None else None
+
+    def run_train(self, batches: Any, n: int, stop: Any) -> Any:
+        """The next `n` training steps: their metric vectors, (n, 5), read back in one go."""
+        if n == 1 or self.many is None:
+            return self.train(next(batches), stop).numpy()[None]
+        return self.many(batches, np.int32(n), stop).numpy()
 
     def batches(self, ds: Any) -> Any:
         return iter(ds if self.strategy is None else self.strategy.experimental_distribute_dataset(ds))
+
+
+def _many(step: Any, batch_size: int) -> Any:
+    """`many(iterator, n, stop)`: `step` on the iterator's next `n` batches in one compiled call
+    (Keras's steps_per_execution), each step's metric vector kept, (n, 5): the host pays its
+    per-call cost (dispatch, read-back) once for n steps, and still sees every step's loss. The
+    step itself is the same function (its own XLA cluster under jit_compile), so the results
+    are those of n single calls, bit for bit.
+
+    The caller gives it full batches only (`Pipeline.full_batches`): inside the graph the
+    iterator's batches have an unknown batch size, and given their static shape the step runs
+    the very trace (static shapes) a single call runs; a dynamic-shape step measured 0.72-0.76x.
+    """
+    import tensorflow as tf
+
+    def many(iterator: Any, n: Any, stop: Any) -> Any:
+        rows = tf.TensorArray(tf.float32, size=n)
+        for i in tf.range(n):
+            batch = tuple(tf.ensure_shape(x, [batch_size, *x.shape[1:]]) for x in next(iterator))
+            rows = rows.write(i, step(batch, stop))
+        return rows.stack()
+
+    return tf.function(many)
 
 
 def _step_seeds(model: Any, optimizer: Any, seed: int) -> Any:
@@ -421,14 +463,29 @@ def _step_seeds(model: Any, optimizer: Any, seed: int) -> Any:
     return reseed
 
 
-def resolve_kernel(cfg: Config) -> str:
-    """`train.kernel: auto` is lstmcli's fast kernel on a CPU and the stock layer (cuDNN) on a GPU."""
-    kernel = cfg.train.kernel
-    if kernel != "auto":
-        return kernel
+def resolve_kernel(cfg: Config, planned_steps: int | None = None) -> str:
+    """The kernel `train.kernel` resolves to here (auto: see `resolve_choice`)."""
+    if planned_steps is None:
+        planned_steps = cfg.train.epochs * (cfg.train.steps_per_epoch or 1)
+    return resolve_choice(cfg, planned_steps).kernel
+
+
+def resolve_choice(cfg: Config, planned_steps: int, recorded: dict[str, Any] | None = None) -> Choice:
+    """The path this run takes (`lstmcli.model.choose`: kernel, XLA, the recurrence's layout) on
+    this machine's device kind. A resumed run whose kernel and jit_compile are still auto keeps
+    the choice `recorded` at its start: another path would round differently, and a resume must
+    go on exactly as the unbroken run."""
+    from lstmcli.model import choose
+
+    if recorded and cfg.train.kernel == "auto" and cfg.train.jit_compile == "auto":
+        kept = Choice(**recorded)
+        if cfg.train.steps_per_call != "auto":  # any number of steps a call gives the same results
+            kept = dataclasses.replace(kept, steps_per_call=cfg.train.steps_per_call)
+        return kept
     import tensorflow as tf
 
-    return "stock" if tf.config.list_logical_devices("GPU") else "fast"
+    device = "gpu" if tf.config.list_logical_devices("GPU") else "cpu"
+    return choose.choose(cfg, device, planned_steps)
 
 
 def train(
@@ -454,7 +511,7 @@ def train(
                 pass
     loop.state.wall_seconds = round(loop.state.wall_seconds + time.perf_counter() - t0, 3)
     loop.raise_if_stopped()
-    return _finish(loop.model, run_dir, loop.state, prep, loop.kernel, loop.chief)
+    return _finish(loop.model, run_dir, loop.state, prep, loop.choice, loop.chief)
 
 
 def _same_start(loop: _Loop, strategy: Any) -> None:
@@ -505,7 +562,7 @@ class _Loop:
     pipe: Pipeline
     hear: list[Progress]
     chief: bool
-    kernel: str
+    choice: Choice
     sig: _Signals = field(default_factory=_Signals)
     nan_at: tuple[int, int] | None = None  # (epoch, step) where the loss went NaN
     interrupted: bool = False  # stopped by a signal before the configured epochs
@@ -555,10 +612,11 @@ class _Loop:
             model.optimizer.learning_rate.assign(cfg.train.learning_rate)  # --set on resume
         if not extending:  # (an early-stopped run goes on from its best model, an older one)
             _check_in_step(run_dir, state, model, pipe.steps)
-        kernel = resolve_kernel(cfg)
+        choice = resolve_choice(cfg, cfg.train.epochs * pipe.steps, state.choice)
+        state.choice = choice.to_dict()
         with prep.scope():
-            steps = _Steps(model, cfg, prep.strategy, kernel)
-        loop = cls(cfg, run_dir, state, model, steps, pipe, hear, chief, kernel)
+            steps = _Steps(model, cfg, prep.strategy, choice)
+        loop = cls(cfg, run_dir, state, model, steps, pipe, hear, chief, choice)
         loop.sums = _Sums(**state.partial) if state.partial else _Sums()
         loop.batches = steps.batches(pipe.train(state.epoch * pipe.steps + state.step))
         # The validation dataset repeats and one epoch takes exactly one pass of it: one iterator
@@ -613,21 +671,25 @@ class _Loop:
         return True
 
     def _train_batches(self, epoch: int, t_epoch: float) -> None:
-        """The epoch's remaining training steps; stops early on NaN or a stop request."""
+        """The epoch's remaining training steps, `steps_per_call` a call (never past the epoch's
+        end); stops early on NaN (at the step it appeared) or a stop request."""
         state, pipe = self.state, self.pipe
         while state.step < pipe.steps:
-            values = self.steps.train(next(self.batches), _flag(self.sig)).numpy()
-            if not math.isfinite(float(values[0])):
-                self.nan_at = (epoch + 1, state.step + 1)
-                return
-            self.sums.add(values)
-            state.step += 1
-            if self.hear:
-                dt = self.sums.seconds + time.perf_counter() - t_epoch
-                rate = pipe.tokens_per_epoch * state.step / pipe.steps / dt if dt > 0 else 0.0
-                for lst in self.hear:
-                    lst.step(state.step, rate, self.sums.metrics())
-            self.stop_seen = _stop(values, self.sig, self.cfg)
+            at = state.epoch * pipe.steps + state.step  # the stream's next batch
+            n = max(1, min(self.choice.steps_per_call, pipe.steps - state.step, pipe.full_batches(at)))
+            rows = self.steps.run_train(self.batches, n, _flag(self.sig))
+            dt = self.sums.seconds + time.perf_counter() - t_epoch
+            for values in rows:  # listeners hear every step, as they would one call a step
+                if not math.isfinite(float(values[0])):
+                    self.nan_at = (epoch + 1, state.step + 1)
+                    return
+                self.sums.add(values)
+                state.step += 1
+                if self.hear:
+                    rate = pipe.tokens_per_epoch * state.step / pipe.steps / dt if dt > 0 else 0.0
+                    for lst in self.hear:
+                        lst.step(state.step, rate, self.sums.metrics())
+            self.stop_seen = _stop(rows[-1], self.sig, self.cfg)
             if self.stop_seen and state.step < pipe.steps:
                 self.interrupted = True
                 return
@@ -747,7 +809,9 @@ def _flag(sig: _Signals) -> Any:
     return np.float32(0.0 if sig.received is None else 1.0)
 
 
-def _finish(model: Any, run_dir: Path, state: State, prep: Prepared, kernel: str, chief: bool) -> TrainResult:
+def _finish(
+    model: Any, run_dir: Path, state: State, prep: Prepared, choice: Choice, chief: bool
+) -> TrainResult:
     cfg = prep.cfg
     pick = state.history[-1] if state.history else {}
     keep_best = bool(cfg.train.early_stopping.patience) and state.best_epoch is not None
@@ -785,7 +849,7 @@ def _finish(model: Any, run_dir: Path, state: State, prep: Prepared, kernel: str
 
         metrics.update(evaluation.test_metrics(run_dir, cfg, prep.windows, model=kept))
     files[runs.METRICS] = _json(metrics)
-    files[runs.RUN] = _json(_run_record(state, prep, _kernels_ran(model, kernel)))
+    files[runs.RUN] = _json(_run_record(state, prep, _kernels_ran(model, choice.kernel), choice))
     files[runs.HISTORY] = lambda p: runs.write_history(p, state.history, run_dir)
     state.finished = True
     files[runs.CHECKPOINT] = _json(state.to_dict())
@@ -809,9 +873,10 @@ def _kernels_ran(model: Any, kernel: str) -> dict[str, str]:
     return {layer.name: "fast" if kernels._fast_lstm(layer) else "stock" for layer in recurrent}
 
 
-def _run_record(state: State, prep: Prepared, ran: dict[str, str]) -> dict[str, Any]:
+def _run_record(state: State, prep: Prepared, ran: dict[str, str], choice: Choice) -> dict[str, Any]:
     """run.json: what ran, where, with what, and how fast. `kernel` is the one every recurrent
-    layer ran ("mixed" when they differ, then `kernels` says which), `kernels` per layer."""
+    layer ran ("mixed" when they differ, then `kernels` says which), `kernels` per layer;
+    `jit_compile` and `unroll` the path taken, `choice` the whole decision with its reason."""
     import tensorflow as tf
 
     cfg = prep.cfg
@@ -834,6 +899,9 @@ def _run_record(state: State, prep: Prepared, ran: dict[str, str]) -> dict[str, 
         "kernel": kinds.pop() if len(kinds := set(ran.values())) == 1 else "mixed",
         "kernels": ran,
         "precision": cfg.train.precision,
+        "jit_compile": choice.jit_compile,
+        "unroll": choice.unroll,
+        "choice": choice.to_dict(),
         "replicas": prep.strategy.num_replicas_in_sync if prep.strategy is not None else 1,
         "devices": list(prep.strategy.extended.worker_devices) if prep.strategy is not None else None,
         "cpu": _cpu_model(),

@@ -55,6 +55,10 @@ class Datasets:
         full_epoch = -(-n_train // tr.batch_size)
         self.steps = min(tr.steps_per_epoch, full_epoch) if tr.steps_per_epoch else full_epoch
         self.tokens_per_epoch = n_train * (windows.length - 1) * self.steps // full_epoch
+        # The stream of batches has a short one every `short_every` batches (the last of each
+        # pass over the windows), 0 when every batch is full (the block-shuffled stream).
+        blocks = tr.shuffle and n_train > SHUFFLE_BUFFER
+        self.short_every = full_epoch if n_train % tr.batch_size and not blocks else 0
 
         self.val: Any = None
         self.val_steps: int | None = None
@@ -215,6 +219,7 @@ class LabelDatasets:
         full = -(-n // tr.batch_size)
         self.steps = min(tr.steps_per_epoch, full) if tr.steps_per_epoch else full
         self.tokens_per_epoch = int(ex.lengths[ex.train].sum()) * self.steps // full
+        self.short_every = full if n % tr.batch_size else 0  # as Datasets.short_every
         self.val: Any = None
         self.val_steps: int | None = None
         if ex.val.size:
