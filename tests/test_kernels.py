@@ -176,7 +176,11 @@ def test_unknown_length_runs_the_loop_kernel() -> None:
     assert_grads_close(got, ref)
 
 
-@pytest.mark.parametrize(("t", "per"), [(7, 3), (6, 3), (2, 5), (9, 2)])
+# Steps left over after the loop, and a loop that never runs; exact fits and longer runs: slow.
+@pytest.mark.parametrize(
+    ("t", "per"),
+    [(7, 3), pytest.param(6, 3, marks=pytest.mark.slow), (2, 5), pytest.param(9, 2, marks=pytest.mark.slow)],
+)
 def test_partial_unrolling_in_a_traced_step(t: int, per: int) -> None:
     """K steps per loop iteration, traced as the training step traces it (a real tf.while_loop,
     plus the T mod K steps left over, or fewer steps than K), plain and under jit_compile: the
@@ -369,7 +373,7 @@ def test_masked_gradients_match_keras_masking(
     check_masked(b, t, vocab, units, layers, chains, unroll, False, padding, seqs, seed)
 
 
-@pytest.mark.parametrize("unroll", [True, False, 4])
+@pytest.mark.parametrize("unroll", [pytest.param(True, marks=pytest.mark.slow), False, 4])
 def test_masked_gradients_under_xla(unroll: bool | int) -> None:
     check_masked(4, 6, 5, 3, 2, 2, unroll, True, "right", False)
     check_masked(3, 5, 4, 3, 1, 1, unroll, True, "left", True, seed=1)
