@@ -68,34 +68,47 @@ def test_hello_starts_without_a_compile_or_a_trace() -> None:
 
 
 def test_the_suite_workloads_as_the_benchmarks_run_them() -> None:
-    """The suite's runs are short (12-160 steps): neither XLA's compile nor the fast kernel's
-    trace pays; the stock layer (on large also the faster without XLA: 0.72x vs 0.65x PyTorch)."""
-    for shape in (SMALL, STANDARD, LARGE):
+    """The suite's runs are short (12-160 steps). On small and standard neither XLA's compile nor
+    the fast kernel's trace pays: the stock layer. On large the stock layer's step is 1.7x the
+    fast kernel's (quiet 2026-12-01), so a ~2 s looped compile pays back within 12 steps."""
+    for shape in (SMALL, STANDARD):
         c = choose.choose(workload(shape), "cpu", planned(shape))
         assert (c.kernel, c.jit_compile) == ("stock", False), shape
+    c = choose.choose(workload(LARGE), "cpu", planned(LARGE))
+    assert (c.kernel, c.jit_compile, c.unroll) == ("fast", True, False)
 
 
 def test_fast_without_xla_where_its_trace_pays_and_xla_is_refused() -> None:
-    c = choose.choose(workload(STANDARD, jit_compile=False), "cpu", 100_000)
+    c = choose.choose(workload(SMALL, jit_compile=False), "cpu", 100_000)
     assert (c.kernel, c.jit_compile, c.unroll) == ("fast", False, True)
-    c = choose.choose(workload(STANDARD, jit_compile=False), "cpu", planned(STANDARD))
-    assert c.kernel == "stock"  # 80 steps: ~4 s of trace for ~0.2 s gained
+    c = choose.choose(workload(SMALL, jit_compile=False), "cpu", planned(SMALL))
+    assert c.kernel == "stock"  # 160 steps: ~1 s of trace for ~0.1 s gained
 
 
-def test_long_runs_compile_and_large_loops_the_recurrence() -> None:
-    """A long run pays XLA's compile back; on large the unrolled compile (~30 s) loses to a loop."""
-    large = choose.choose(workload(LARGE), "cpu", 2_000)
-    assert (large.kernel, large.jit_compile) == ("fast", True)
-    assert large.unroll is not True  # looped or partially unrolled
-    small = choose.choose(workload(SMALL), "cpu", 50_000)
-    assert small.kernel == "fast" and small.jit_compile
+def test_long_runs_take_the_quickest_steps_measured() -> None:
+    """Quiet suite of 2026-12-01: no XLA layout beat the fast kernel without XLA on small and
+    large, nor the stock layer on standard, once the run is long enough to pay the fast kernel's
+    trace; a run as long as the end-to-end benchmark's takes that path."""
+    for shape, steps, path in ((SMALL, 28_800, "fast"), (STANDARD, 4_480, "stock"), (LARGE, 2_000, "fast")):
+        c = choose.choose(workload(shape), "cpu", steps)
+        assert (c.kernel, c.jit_compile) == (path, False), shape
 
 
-def test_more_planned_steps_never_turn_xla_off() -> None:
+def test_the_choice_is_the_cheapest_estimate_at_every_length() -> None:
+    """Whatever the constants: the path taken is the one with the smallest estimated time of the
+    candidates its reason lists (a change to one measured figure cannot leave a slower path)."""
     for shape in (SMALL, STANDARD, LARGE):
         cfg = workload(shape)
-        seen = [choose.choose(cfg, "cpu", n).jit_compile for n in (10, 100, 1_000, 10_000, 100_000)]
-        assert seen == sorted(seen), (shape, seen)  # False … False True … True
+        flops = choose.step_flops(cfg)
+        for n in (10, 100, 1_000, 10_000, 100_000):
+            c = choose.choose(cfg, "cpu", n)
+            best = min(p.seconds(n) for p in choose._paths(cfg, flops, None))
+            taken = [
+                p
+                for p in choose._paths(cfg, flops, None)
+                if (p.kernel, p.jit, p.unroll) == (c.kernel, c.jit_compile, c.unroll)
+            ]
+            assert taken and taken[0].seconds(n) == best, (shape, n, c)
 
 
 def test_a_gpu_runs_the_stock_layer_without_xla() -> None:
@@ -113,7 +126,7 @@ def test_explicit_settings_always_win() -> None:
                 c = choose.choose(workload(shape, kernel="fast", jit_compile=False), device, n)
                 assert (c.kernel, c.jit_compile, c.unroll) == ("fast", False, True)
     c = choose.choose(workload(LARGE, jit_compile=False), "cpu", 100_000)
-    assert (c.kernel, c.jit_compile) == ("stock", False)  # the faster one without XLA
+    assert (c.kernel, c.jit_compile) == ("fast", False)  # the faster one without XLA (1.7x stock quiet)
     c = choose.choose(
         hello().model_copy(update={"train": hello().train.model_copy(update={"jit_compile": True})}),
         "cpu",

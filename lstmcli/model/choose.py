@@ -30,32 +30,39 @@ FAST_FLOPS = 164e9
 STEP_OVERHEAD_S = 0.0010
 # Per measured workload (train FLOPs per step, batch 64, vocabulary 64): each path's step time
 # as a multiple of the fast kernel's without XLA ("xla:K": XLA with K steps a loop iteration,
-# 0 fully unrolled, 1 looped). Standard and large: the ratios to PyTorch of issue 20's table
-# (quiet machine, side by side). Partial unrolling (K = 8) and every small figure: bench_kernel.py
-# rounds side by side on 2026-12-01 under load 5-6 (benchmarks/README.md, "Choosing the path"),
-# where K = 8 ran at least as fast as the better of unrolled and looped on small and standard
-# (on standard taken at the unrolled quiet speed, not above it) and a little slower than looped
-# on large.
+# 0 fully unrolled, 1 looped). From the quiet suite of 2026-12-01 19:00 (`python
+# benchmarks/run.py --only pytorch --only endtoend`, noise <= 0.02 cores; benchmarks/README.md,
+# "The quiet re-measurement"): steady tokens/s fast / stock and, from the minute-long end-to-end
+# runs less their compile, XLA's path there (K=8 on small and standard, looped on large). The
+# layouts that run did not take are placed from the side-by-side loaded rounds ("Choosing the
+# path": on small unrolled 0.61x and looped 0.87x K=8's speed; on standard K=8 1.07x unrolled
+# and 1.09x looped; on large K=8 0.9x looped, unrolled 0.91x looped from issue 20's table).
+# In that quiet run XLA did not pay on any workload: the fast kernel without XLA led on small
+# (1.02x PyTorch steady) and large (1.01x), the stock layer on standard.
 REFERENCE: dict[str, dict[str, Any]] = {
-    # U=32 T=16: fast 0.56x PyTorch, stock 0.52x (quiet suite); over fast in the same loaded
-    # rounds: XLA unrolled 1.27x, looped 1.80x, K=8 2.07x
-    "small": {"flops": 90.3e6, "stock": 0.56 / 0.52, "xla:0": 1 / 1.27, "xla:1": 1 / 1.80, "xla:8": 1 / 2.07},
-    # U=128 T=64: fast 0.81x, stock 0.70x, XLA unrolled 0.86x, XLA looped 0.66x; K=8 1.39x unrolled (loaded)
+    # U=32 T=16: fast 375k, stock 299k, XLA K=8 ~347k tokens/s (steady)
+    "small": {
+        "flops": 90.3e6,
+        "stock": 375 / 299,
+        "xla:8": 375 / 347,
+        "xla:0": 375 / 212,
+        "xla:1": 375 / 302,
+    },
+    # U=128 T=64: fast 103k, stock 108k-127k (117k), XLA K=8 ~106k
     "standard": {
         "flops": 2.64e9,
-        "stock": 0.81 / 0.70,
-        "xla:0": 0.81 / 0.86,
-        "xla:1": 0.81 / 0.66,
-        "xla:8": 0.81 / 0.86,
+        "stock": 103 / 117,
+        "xla:8": 103 / 106,
+        "xla:0": 103 / 99,
+        "xla:1": 103 / 97,
     },
-    # U=512 T=128: fast 0.65x, stock 0.72x, XLA unrolled 0.95x, XLA looped 1.04x; K=8 0.96x
-    # looped in the same loaded rounds (0.735 / 0.762 of stock), taken as 0.9x looped
+    # U=512 T=128: fast 18.2k, stock 10.9k, XLA looped ~15.5k
     "large": {
         "flops": 59.8e9,
-        "stock": 0.65 / 0.72,
-        "xla:0": 0.65 / 0.95,
-        "xla:1": 0.65 / 1.04,
-        "xla:8": 0.65 / (1.04 * 0.9),
+        "stock": 18.2 / 10.9,
+        "xla:1": 18.2 / 15.5,
+        "xla:8": 18.2 / (15.5 * 0.9),
+        "xla:0": 18.2 / (15.5 * 0.91),
     },
 }
 # XLA compile seconds of the whole step (forward + backward) per recurrent layer: unrolled grows
