@@ -82,6 +82,8 @@ def test_an_interrupted_sweep_resumes(runner, grid, tmp_path) -> None:
 SPACE = "model.units: {choices: [2, 3, 4]}\ntrain.learning_rate: {low: 0.01, high: 0.2, log: true}\n"
 
 
+# Two 3-trial Optuna searches (~22 s quiet): CI's slow run (the default run stays under 5 minutes).
+@pytest.mark.slow
 def test_search_is_seeded_and_marks_pruned_trials(runner, tmp_path, monkeypatch) -> None:
     import optuna  # the sweep extra: CI installs it, so a missing one fails here
 
