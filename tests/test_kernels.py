@@ -146,6 +146,8 @@ def test_other_cells_run_their_stock_layer(cell: str) -> None:
     assert_grads_close(got, ref)
 
 
+# Two XLA compiles (~6 s quiet): CI's slow run; the traced partial-unrolling case stays in the default run.
+@pytest.mark.slow
 def test_inside_tf_function_with_a_partial_last_batch_and_xla() -> None:
     """One traced function with an unknown batch size serves a full batch and a shorter last one;
     the same under jit_compile."""

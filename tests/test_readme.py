@@ -18,6 +18,8 @@ def test_readme_is_short() -> None:
     assert len(README.splitlines()) <= 150
 
 
+# A training at a pty (~9 s quiet), beside the Quickstart's: CI's slow run.
+@pytest.mark.slow
 def test_ci_example_runs_as_written(tmp_path) -> None:
     block = re.search(r"<!-- ci-example -->\n```sh\n(.*?)```", README, re.S)
     assert block, "README lost its CI example"

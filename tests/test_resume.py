@@ -267,6 +267,9 @@ def test_early_stopping_keeps_the_best_model(runner, tmp_path, monkeypatch) -> N
     assert not (out / "best.keras").exists()
 
 
+# Four trainings (~6 s quiet): CI's slow run; explore, units and test_cell train and check GRU
+# and SimpleRNN in the default run.
+@pytest.mark.slow
 def test_other_cells_train_stack_and_predict(runner, tmp_path) -> None:
     for cell in ("gru", "simple_rnn"):
         out = tmp_path / cell

@@ -29,6 +29,8 @@ def _plain(text: str) -> str:
 FIXED = ["--set", "model.units=2,3", "--set", "train.epochs=20", "--set", "train.checkpoint_every=10"]
 
 
+# A sweep at a pty (~9 s quiet), like the other pty sweeps: CI's slow run.
+@pytest.mark.slow
 def test_sweep_at_a_terminal_says_which_trial_its_settings_and_the_best(tmp_path) -> None:
     code, raw = _under_pty(["sweep", str(HELLO), *FIXED, "--out", str(tmp_path / "g")])
     text = _plain(raw)

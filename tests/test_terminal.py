@@ -269,6 +269,8 @@ def test_term_dumb_has_no_escape_codes_and_no_bar(tmp_path) -> None:
     assert "tokens/s" not in t.text  # no bar redrawn in place
 
 
+# A third training at a pty (~12 s quiet): CI's slow run; test_claims checks --quiet on pipes by default.
+@pytest.mark.slow
 def test_quiet_train_at_a_terminal_prints_only_the_results(tmp_path) -> None:
     out = tmp_path / "hello"
     t = terminal.run(["train", HELLO, "--out", out, "--set", "train.epochs=20", "--quiet"])
