@@ -293,7 +293,9 @@ def test_piped_output_has_no_escape_codes(run_dir) -> None:
 @pytest.mark.slow
 def test_evaluate_on_a_large_file_shows_a_spinner_then_erases_it(run_dir, tmp_path) -> None:
     big = tmp_path / "big.txt"
-    big.write_text("hello" * 400_000)  # 2 M tokens: seconds of work, here and on any machine
+    # 10 M tokens: ~6 s of work on this machine when quiet, well past the spinner's 1 s delay (2 M
+    # took ~1.5 s, and a CI run once finished it before the spinner was due).
+    big.write_text("hello" * 2_000_000)
     t = terminal.run(["evaluate", run_dir, "--data", big])
     screen = clean(t)
     assert nospace(f"evaluating {run_dir} on {big}…") in nospace(t.text)  # shown while it worked
