@@ -40,6 +40,23 @@ class StopAt:
         pass
 
 
+def train_in_process(out: Path, sets: list[str], at: tuple[int, int] | None, config_file: Path) -> bool:
+    """Train (or resume) `out` in this process; False when the SIGTERM sent after step `at`
+    (epoch, step) stopped it."""
+    from lstmcli import config
+    from lstmcli.errors import Interrupted
+    from lstmcli.training import loop as training
+
+    prep = training.prepare(config.load(config_file, sets))
+    if not out.exists():
+        training.create_run_dir(prep, out, force=False)
+    try:
+        training.train(prep, out, listeners=[StopAt(*at, signal.SIGTERM)] if at else [])
+    except Interrupted:
+        return False
+    return True
+
+
 def _kill_on_eval(n: int) -> None:
     from lstmcli.training import loop as training
 

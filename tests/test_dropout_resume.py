@@ -8,12 +8,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from killable import StopAt
+from killable import train_in_process
 
 from conftest import HELLO, ROOT, weights_sha256
-from lstmcli import config
-from lstmcli.errors import Interrupted
-from lstmcli.training import loop as training
 
 # hello with one sequence held out (two training steps and one validation step an epoch), two
 # layers, dropout after each.
@@ -29,16 +26,7 @@ SETS = [
 
 def _train(out: Path, sets: list[str], at: tuple[int, int] | None = None) -> bool:
     """Train (or resume) `out`; False when the SIGTERM sent at `at` (epoch, step) stopped it."""
-    import signal
-
-    prep = training.prepare(config.load(HELLO, sets))
-    if not out.exists():
-        training.create_run_dir(prep, out, force=False)
-    try:
-        training.train(prep, out, listeners=[StopAt(*at, signal.SIGTERM)] if at else [])
-    except Interrupted:
-        return False
-    return True
+    return train_in_process(out, sets, at, HELLO)
 
 
 def _history(run: Path) -> list[dict[str, str]]:

@@ -308,21 +308,9 @@ def test_other_cells_train_stack_and_predict(runner, tmp_path) -> None:
 def _train_in_process(
     out: Path, sets: list[str], at: tuple[int, int] | None = None, config_file: Path = HELLO
 ) -> bool:
-    """Train (or resume) `out`; False when the SIGTERM sent after step `at` (epoch, step) stopped it."""
-    from killable import StopAt
+    from killable import train_in_process
 
-    from lstmcli import config
-    from lstmcli.errors import Interrupted
-    from lstmcli.training import loop as training
-
-    prep = training.prepare(config.load(config_file, sets))
-    if not out.exists():
-        training.create_run_dir(prep, out, force=False)
-    try:
-        training.train(prep, out, listeners=[StopAt(*at, signal.SIGTERM)] if at else [])
-    except Interrupted:
-        return False
-    return True
+    return train_in_process(out, sets, at, config_file)
 
 
 def test_a_stop_inside_a_call_lands_after_its_last_step_and_resumes_bit_identical(tmp_path) -> None:
